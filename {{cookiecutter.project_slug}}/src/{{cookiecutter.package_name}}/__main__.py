@@ -1,0 +1,5 @@
+import sys
+
+from {{cookiecutter.package_name}}.cli import main
+
+sys.exit(main())

@@ -1,0 +1,63 @@
+"""Batch scoring: load -> clean -> features -> predict -> contract -> write, in chunks.
+
+Input is streamed in chunks of `data.chunk_rows` rows so memory stays flat as
+files grow; the output appears atomically once every chunk has passed its
+contracts.
+"""
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+from {{cookiecutter.package_name}} import data, io
+from {{cookiecutter.package_name}}.contracts import ID_COLUMN, PredictionsSchema
+from {{cookiecutter.package_name}}.decorators import log_time
+from {{cookiecutter.package_name}}.logs import get_logger
+from {{cookiecutter.package_name}}.model import Model
+from {{cookiecutter.package_name}}.registry import Registry
+from {{cookiecutter.package_name}}.settings import Settings
+
+logger = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    rows: int
+    output_uri: str
+    model_version: int
+
+
+@pa.check_output(PredictionsSchema.to_schema(), lazy=True)
+def score(features: pd.DataFrame, model: Model, version: str, threshold: float) -> pd.DataFrame:
+    """Score a frame of features; the output is checked against the predictions contract."""
+    probabilities = model.predict_proba(features)
+    return pd.DataFrame(
+        {
+            ID_COLUMN: features[ID_COLUMN].to_numpy(),
+            "prediction": (probabilities >= threshold).astype(int),
+            "probability": probabilities,
+            "model_version": version,
+        }
+    )
+
+
+@log_time
+def predict(
+    settings: Settings, input_uri: str | None = None, output_uri: str | None = None
+) -> PredictResult:
+    input_uri = input_uri or settings.data.predict_input_uri
+    output_uri = output_uri or settings.data.predictions_uri
+    model, card = Registry(settings.storage.registry_uri, settings.model.name).load(settings.env)
+    version = f"v{card.version}"
+    rows = 0
+    with io.atomic_write(output_uri) as handle:
+        for chunk in data.stream_raw(input_uri, settings.data.chunk_rows):
+            features = data.build_features(data.clean(chunk))
+            scored = score(features, model, version, settings.model.threshold)
+            scored.to_csv(handle, index=False, header=rows == 0)
+            rows += len(scored)
+        if rows == 0:
+            handle.write(f"{','.join(PredictionsSchema.to_schema().columns)}\n".encode())
+    logger.info("predict.written", rows=rows, output=output_uri, model_version=version)
+    return PredictResult(rows=rows, output_uri=output_uri, model_version=card.version)

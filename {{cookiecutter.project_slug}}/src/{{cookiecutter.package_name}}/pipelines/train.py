@@ -1,0 +1,72 @@
+"""Training: load -> clean -> features -> fit -> evaluate (metric gate) -> register."""
+
+from dataclasses import dataclass
+
+from sklearn.model_selection import train_test_split
+
+from {{cookiecutter.package_name}} import data, io
+from {{cookiecutter.package_name}}.decorators import log_time
+from {{cookiecutter.package_name}}.logs import get_logger
+from {{cookiecutter.package_name}}.model import GradientBoostingModel
+from {{cookiecutter.package_name}}.registry import ModelCard, Registry
+from {{cookiecutter.package_name}}.report import evaluate, feature_importance, render_report
+from {{cookiecutter.package_name}}.settings import Settings
+
+logger = get_logger(__name__)
+
+
+class MetricGateError(Exception):
+    """The trained model scored below the configured minimum; nothing was registered."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    card: ModelCard
+    report_uri: str
+
+
+@log_time
+def train(settings: Settings) -> TrainResult:
+    features = data.build_features(data.clean(data.load_raw(settings.data.train_uri)))
+    inputs, target = data.split_target(features)
+    train_x, test_x, train_y, test_y = train_test_split(
+        inputs,
+        target,
+        test_size=settings.training.test_size,
+        random_state=settings.training.random_state,
+        stratify=target,
+    )
+    model = GradientBoostingModel(settings.model).fit(train_x, train_y)
+    probabilities = model.predict_proba(test_x)
+    metrics = evaluate(test_y, probabilities, settings.model.threshold)
+    logger.info("train.metrics", **metrics)
+
+    report = render_report(
+        f"{settings.model.name} ({settings.env})",
+        metrics,
+        test_y,
+        probabilities,
+        settings.model.threshold,
+        feature_importance(model, test_x, test_y),
+    )
+    gate = settings.training.min_roc_auc
+    if metrics["roc_auc"] < gate:
+        rejected_uri = io.join(settings.storage.reports_uri, "train-rejected.html")
+        io.write_text(rejected_uri, report)
+        raise MetricGateError(
+            f"roc_auc {metrics['roc_auc']:.4f} is below training.min_roc_auc {gate};"
+            f" model not registered (report: {rejected_uri})"
+        )
+
+    registry = Registry(settings.storage.registry_uri, settings.model.name)
+    card = registry.register(
+        model,
+        metrics=metrics,
+        data_fingerprint=data.fingerprint(features),
+        params=settings.model.model_dump(),
+    )
+    registry.set_alias(settings.env, card.version)
+    report_uri = io.join(settings.storage.reports_uri, f"train-v{card.version}.html")
+    io.write_text(report_uri, report)
+    logger.info("train.registered", version=card.version, alias=settings.env, report=report_uri)
+    return TrainResult(card=card, report_uri=report_uri)

@@ -1,0 +1,121 @@
+"""Typed settings: configs/<env>.yaml, overridden by environment variables.
+
+Environment variables use the prefix `{{ cookiecutter.package_name | upper }}_` and `__` between
+nested keys, e.g. `{{ cookiecutter.package_name | upper }}_TRAINING__MIN_ROC_AUC=0.8`.
+"""
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
+CONFIG_DIR_VARIABLE = f"{ENV_PREFIX}CONFIG_DIR"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(Section):
+    train_uri: str = Field(min_length=1, description="Labelled customers used for training.")
+    predict_input_uri: str = Field(min_length=1, description="Customers to score in batch.")
+    predictions_uri: str = Field(min_length=1, description="Where batch predictions go.")
+    chunk_rows: int = Field(default=50_000, gt=0, description="Rows per batch-scoring chunk.")
+
+
+class ModelSettings(Section):
+    name: str = Field(default="churn-classifier", pattern=r"^[a-z0-9][a-z0-9-]*$")
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    max_iter: int = Field(default=150, gt=0)
+    max_leaf_nodes: int = Field(default=15, ge=2)
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+
+
+class TrainingSettings(Section):
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    random_state: int = 42
+    min_roc_auc: float = Field(default=0.7, ge=0, le=1, description="Metric gate.")
+
+
+class StorageSettings(Section):
+    registry_uri: str = Field(min_length=1)
+    reports_uri: str = Field(min_length=1)
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["console", "json"] = "json"
+
+
+class Settings(BaseSettings):
+    """Everything a job needs, validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    env: str = Field(pattern=r"^[a-z][a-z0-9]*$")
+    data: DataSettings
+    model: ModelSettings = ModelSettings()
+    training: TrainingSettings = TrainingSettings()
+    storage: StorageSettings
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+
+class SettingsError(Exception):
+    """The requested environment does not exist or its settings are invalid."""
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get(CONFIG_DIR_VARIABLE, "configs"))
+
+
+def available_envs(directory: Path) -> list[str]:
+    return sorted(path.stem for path in directory.glob("*.yaml"))
+
+
+def load_settings(env: str, directory: Path | None = None) -> Settings:
+    """Load and validate the settings of `env`; raise SettingsError naming the bad key."""
+    directory = directory if directory is not None else config_dir()
+    path = directory / f"{env}.yaml"
+    if not path.is_file():
+        known = ", ".join(available_envs(directory)) or "none"
+        raise SettingsError(f"unknown environment {env!r}: no {path} (known: {known})")
+
+    class EnvSettings(Settings):
+        model_config = SettingsConfigDict(yaml_file=path)
+
+    try:
+        settings = EnvSettings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            f" (got {issue['input']!r})"
+            for issue in error.errors()
+        )
+        raise SettingsError(f"invalid settings for environment {env!r}: {problems}") from None
+    if settings.env != env:
+        raise SettingsError(f"{path}: key 'env' is {settings.env!r}, expected {env!r}")
+    return settings

@@ -1,0 +1,43 @@
+import pandas as pd
+import pytest
+from pandera.errors import SchemaErrors
+
+from {{cookiecutter.package_name}} import io
+from {{cookiecutter.package_name}}.pipelines.predict import predict
+from {{cookiecutter.package_name}}.pipelines.train import train
+from {{cookiecutter.package_name}}.registry import ModelNotFoundError
+from {{cookiecutter.package_name}}.settings import Settings
+
+
+def test_predict_scores_every_row_in_chunks(
+    memory_settings: Settings, customers: pd.DataFrame
+) -> None:
+    version = train(memory_settings).card.version
+    result = predict(memory_settings)
+
+    scored = io.read_csv(result.output_uri)
+    assert result.rows == len(customers) == len(scored)
+    assert memory_settings.data.chunk_rows < len(customers)
+    assert scored["customer_id"].tolist() == customers["customer_id"].tolist()
+    assert set(scored["prediction"]) <= {0, 1}
+    assert scored["probability"].between(0, 1).all()
+    assert set(scored["model_version"]) == {f"v{version}"}
+
+
+def test_contract_violation_writes_no_output(
+    memory_settings: Settings, customers: pd.DataFrame, memory_root: str
+) -> None:
+    train(memory_settings)
+    broken = customers.drop(columns=["churned"])
+    broken.loc[350, "tenure_months"] = -1
+    input_uri = io.join(memory_root, "input", "broken.csv")
+    io.write_csv(input_uri, broken)
+
+    with pytest.raises(SchemaErrors):
+        predict(memory_settings, input_uri=input_uri)
+    assert not io.exists(memory_settings.data.predictions_uri)
+
+
+def test_predict_needs_a_trained_model(memory_settings: Settings) -> None:
+    with pytest.raises(ModelNotFoundError, match="alias 'test'"):
+        predict(memory_settings)
