@@ -1,0 +1,133 @@
+"""Shared helpers for the template tests: render with pytest-cookies, inspect, run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import types
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from cookiecutter.generate import generate_context
+from cookiecutter.prompt import prompt_for_config
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+HOOKS_DIR = TEMPLATE_DIR / "hooks"
+ANSWERS_EXPRESSION = "{{ cookiecutter | jsonify }}"
+
+
+def default_answers(**extra_context: str) -> dict:
+    """The answers cookiecutter derives from cookiecutter.json with --no-input."""
+    context = generate_context(
+        context_file=str(TEMPLATE_DIR / "cookiecutter.json"), extra_context=extra_context
+    )
+    return dict(prompt_for_config(context, no_input=True))
+
+
+def load_hook(name: str, answers: dict | None = None) -> types.ModuleType:
+    """Import hooks/<name>.py with its Jinja expression replaced by ``answers``.
+
+    Cookiecutter renders hooks before it runs them; this does the same substitution so
+    the functions of a hook can be unit-tested without rendering a project.
+    """
+    source = (HOOKS_DIR / f"{name}.py").read_text(encoding="utf-8")
+    assert ANSWERS_EXPRESSION in source, f"hooks/{name}.py no longer reads {ANSWERS_EXPRESSION}"
+    rendered = source.replace(ANSWERS_EXPRESSION, json.dumps(answers or default_answers()))
+    module = types.ModuleType(f"hook_{name}")
+    module.__file__ = str(HOOKS_DIR / f"{name}.py")
+    exec(compile(rendered, module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def project_env() -> dict[str, str]:
+    """The environment a user's shell would have: without this dev env's virtualenv.
+
+    ``uv run pytest`` puts the template's .venv first on PATH and sets VIRTUAL_ENV;
+    inside a rendered project that would hide missing tools and confuse uv.
+    """
+    venv_bin = str(Path(sys.prefix) / "bin")
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    env["PATH"] = os.pathsep.join(
+        entry for entry in env.get("PATH", "").split(os.pathsep) if entry != venv_bin
+    )
+    return env
+
+
+class BakedProject:
+    """A project rendered by pytest-cookies, with helpers to look at it and run in it."""
+
+    def __init__(self, result) -> None:
+        self.result = result
+        self.path: Path = result.project_path
+        self.answers: dict = dict(result.context)
+
+    def __repr__(self) -> str:
+        return f"BakedProject({self.path})"
+
+    def files(self) -> set[str]:
+        """Relative posix paths of every file in the project, without .git/."""
+        return {
+            path.relative_to(self.path).as_posix()
+            for path in self.path.rglob("*")
+            if (path.is_file() or path.is_symlink())
+            and ".git" not in path.relative_to(self.path).parts
+        }
+
+    def text_files(self) -> dict[str, str]:
+        """Contents of every UTF-8 text file (binary files are left out)."""
+        texts = {}
+        for name in sorted(self.files()):
+            try:
+                texts[name] = (self.path / name).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+        return texts
+
+    def run(
+        self,
+        cmd: str | Sequence[str],
+        *,
+        env: dict | None = None,
+        timeout: float = 1800,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess:
+        """Run a command in the project folder; on failure show its whole output."""
+        args = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+        proc = subprocess.run(
+            args,
+            cwd=self.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(
+                f"`{shlex.join(args)}` exited {proc.returncode} in {self.path}\n"
+                f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}",
+                pytrace=False,
+            )
+        return proc
+
+
+def bake_project(cookies, **extra_context: str) -> BakedProject:
+    """Render the template with the given answers and fail the test unless it worked."""
+    result = cookies.bake(extra_context=extra_context, template=str(TEMPLATE_DIR))
+    assert result.exception is None, f"rendering {extra_context} failed: {result.exception!r}"
+    assert result.exit_code == 0
+    return BakedProject(result)
+
+
+@pytest.fixture
+def bake(cookies):
+    """``bake(**answers)`` renders a project into the test's temporary folder."""
+
+    def _bake(**extra_context: str) -> BakedProject:
+        return bake_project(cookies, **extra_context)
+
+    return _bake

@@ -1,0 +1,105 @@
+"""The exact file set a rendered project must have, as a function of the answers.
+
+Kept by hand on purpose: when the template gains or loses a file, this list changes in
+the same commit, and the test shows the difference.
+"""
+
+from __future__ import annotations
+
+# Every project, whatever the answers. ``{pkg}`` is the package name.
+BASE = [
+    ".cruft.json",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "LICENSE",
+    "Makefile",
+    "README.md",
+    "pyproject.toml",
+    "configs/local.yaml",
+    "data/sample/customers.csv",
+    "deploy/k8s/base/kustomization.yaml",
+    "deploy/k8s/base/serviceaccount.yaml",
+    "src/{pkg}/__init__.py",
+    "src/{pkg}/__main__.py",
+    "src/{pkg}/cli.py",
+    "src/{pkg}/contracts.py",
+    "src/{pkg}/data.py",
+    "src/{pkg}/datagen.py",
+    "src/{pkg}/decorators.py",
+    "src/{pkg}/io.py",
+    "src/{pkg}/logs.py",
+    "src/{pkg}/model.py",
+    "src/{pkg}/registry.py",
+    "src/{pkg}/report.py",
+    "src/{pkg}/settings.py",
+    "src/{pkg}/store.py",
+    "src/{pkg}/pipelines/__init__.py",
+    "src/{pkg}/pipelines/monitor.py",
+    "src/{pkg}/pipelines/predict.py",
+    "src/{pkg}/pipelines/train.py",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/test_cli.py",
+    "tests/test_contracts.py",
+    "tests/test_data.py",
+    "tests/test_decorators.py",
+    "tests/test_io.py",
+    "tests/test_registry.py",
+    "tests/test_settings.py",
+    "tests/pipelines/__init__.py",
+    "tests/pipelines/test_predict.py",
+    "tests/pipelines/test_train.py",
+]
+
+# One copy per deployment environment (``{env}``), from the ``__env__`` templates.
+PER_ENVIRONMENT = [
+    "configs/{env}.yaml",
+    "deploy/k8s/overlays/{env}/kustomization.yaml",
+    "deploy/k8s/overlays/{env}/namespace.yaml",
+]
+
+# Files that exist only for one value of an option.
+PER_OPTION: dict[tuple[str, str], list[str]] = {
+    ("serving", "fastapi"): [
+        "deploy/k8s/base/deployment.yaml",
+        "deploy/k8s/base/hpa.yaml",
+        "deploy/k8s/base/service.yaml",
+        "src/{pkg}/serving/__init__.py",
+        "src/{pkg}/serving/app.py",
+        "src/{pkg}/serving/batcher.py",
+        "src/{pkg}/serving/history.py",
+        "src/{pkg}/serving/limits.py",
+        "src/{pkg}/serving/metrics.py",
+        "src/{pkg}/serving/predictor.py",
+        "src/{pkg}/serving/schemas.py",
+    ],
+    ("include_notebooks", "yes"): [
+        "notebooks/explore.ipynb",
+        "scripts/notebooks_to_html.py",
+        "tests/test_notebooks.py",
+    ],
+    ("docs", "mkdocs"): [],
+    ("ci", "github"): [
+        ".github/dependabot.yml",
+        ".github/workflows/cd.yml",
+        ".github/workflows/ci.yml",
+    ],
+    ("scheduler", "github-actions"): [".github/workflows/batch.yml"],
+    ("scheduler", "kubernetes"): ["deploy/k8s/base/cronjobs.yaml"],
+}
+
+
+def environments(answers: dict) -> list[str]:
+    return [env.strip() for env in answers["environments"].split(",")]
+
+
+def expected_files(answers: dict) -> set[str]:
+    """Relative posix paths of every file (not folder) outside .git/."""
+    pkg = answers["package_name"]
+    files = {name.format(pkg=pkg) for name in BASE}
+    for env in environments(answers):
+        files |= {name.format(pkg=pkg, env=env) for name in PER_ENVIRONMENT}
+    for (option, value), names in PER_OPTION.items():
+        if answers[option] == value:
+            files |= {name.format(pkg=pkg) for name in names}
+    return files

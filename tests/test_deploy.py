@@ -1,0 +1,457 @@
+"""Fast layer for delivery: workflows, Kubernetes manifests and cloud variants.
+
+Every rendered variant goes through the tools a platform team would run in review:
+zizmor and the GitHub schemas on the workflows, hadolint on the Dockerfile,
+shellcheck on every shell script (including the workflows' ``run:`` steps),
+``kubectl kustomize`` on every overlay with the output validated against the
+Kubernetes schemas, and one cross-check that the image, registry and environment
+names agree between workflows, manifests and configs. All of it runs offline.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import BakedProject, bake_project
+
+# cloud x ci x scheduler: every value at least once, every cloud with GitHub CI.
+DEPLOY_VARIANTS: dict[str, dict[str, str]] = {
+    "none-github-actions": {},
+    "aws-github-kubernetes": {
+        "project_name": "Fraud Scoring Service",
+        "environments": "dev,staging,prod",
+        "cloud": "aws",
+        "scheduler": "kubernetes",
+    },
+    "gcp-github-no-scheduler": {"cloud": "gcp", "scheduler": "none", "environments": "prod"},
+    "azure-github-kubernetes-batch-only": {
+        "cloud": "azure",
+        "serving": "none",
+        "scheduler": "kubernetes",
+        "github_owner": "Contoso-ML",
+    },
+    "aws-no-ci-github-actions": {"cloud": "aws", "ci": "none", "serving": "none"},
+    "none-no-ci-no-scheduler": {"ci": "none", "scheduler": "none", "serving": "none"},
+}
+
+# Kubernetes release the manifests are validated against (schemas ship with
+# kubernetes-validate, so no download happens).
+KUBERNETES_VERSION = "1.34.0"
+CRONJOB_SCHEDULES = {"train": "0 3 * * *", "predict": "15 */2 * * *", "monitor": "45 */2 * * *"}
+PINNED_USES = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+ACTIONS_EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+CLOUD_LOGIN_ACTIONS = {
+    "aws": "aws-actions/configure-aws-credentials",
+    "gcp": "google-github-actions/auth",
+    "azure": "azure/login",
+}
+REGISTRY_PATTERNS = {
+    "none": r"ghcr\.io/<owner>",
+    "aws": (
+        r"\$\{\{ vars\.AWS_ACCOUNT_ID \}\}\.dkr\.ecr\."
+        r"\$\{\{ vars\.AWS_REGION \}\}\.amazonaws\.com"
+    ),
+    "gcp": r"\$\{\{ vars\.GCP_REGION \}\}-docker\.pkg\.dev/\$\{\{ vars\.GCP_PROJECT_ID \}\}/<slug>",
+    "azure": r"\$\{\{ vars\.AZURE_ACR_NAME \}\}\.azurecr\.io",
+}
+STORAGE = {
+    "none": (None, None),
+    "aws": ("s3", "s3fs"),
+    "gcp": ("gs", "gcsfs"),
+    "azure": ("az", "adlfs"),
+}
+
+
+def tool(name: str) -> str:
+    """Absolute path of a validator: the dev environment's own, else one on PATH."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        hint = "apt-get install kubernetes-client" if name == "kubectl" else "uv sync"
+        pytest.fail(f"{name} is not installed ({hint})", pytrace=False)
+    return found
+
+
+def run_tool(project: BakedProject, *args: str) -> subprocess.CompletedProcess:
+    """Run a validator in the project; on failure show everything it said."""
+    proc = subprocess.run(args, cwd=project.path, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, (
+        f"`{' '.join(args)}` exited {proc.returncode} in {project.path}:\n"
+        f"{proc.stdout}\n{proc.stderr}"
+    )
+    return proc
+
+
+class Deployable:
+    """A rendered project seen from the delivery side: workflows, overlays, configs."""
+
+    def __init__(self, project: BakedProject) -> None:
+        self.project = project
+        self.path = project.path
+        self.answers = project.answers
+        self.slug: str = self.answers["project_slug"]
+        self.cloud: str = self.answers["cloud"]
+        self.envs = [env.strip() for env in self.answers["environments"].split(",")]
+
+    def workflow_files(self) -> list[Path]:
+        folder = self.path / ".github" / "workflows"
+        return sorted(folder.glob("*.yml")) if folder.is_dir() else []
+
+    @functools.cache  # noqa: B019 - one Deployable per module-scoped project
+    def workflow(self, name: str) -> dict | None:
+        path = self.path / ".github" / "workflows" / name
+        return yaml.safe_load(path.read_text()) if path.exists() else None
+
+    @functools.cache  # noqa: B019
+    def overlay(self, env: str) -> list[dict]:
+        """The manifests `kubectl kustomize deploy/k8s/overlays/<env>` builds."""
+        proc = run_tool(self.project, tool("kubectl"), "kustomize", f"deploy/k8s/overlays/{env}")
+        return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+    def kinds(self, env: str) -> dict[str, list[dict]]:
+        found: dict[str, list[dict]] = {}
+        for doc in self.overlay(env):
+            found.setdefault(doc["kind"], []).append(doc)
+        return found
+
+    def pod_specs(self, env: str) -> list[tuple[str, dict]]:
+        specs = []
+        for doc in self.overlay(env):
+            if doc["kind"] == "Deployment":
+                specs.append((doc["metadata"]["name"], doc["spec"]["template"]["spec"]))
+            elif doc["kind"] == "CronJob":
+                pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                specs.append((doc["metadata"]["name"], pod))
+        return specs
+
+    def config(self, env: str) -> dict:
+        return yaml.safe_load((self.path / "configs" / f"{env}.yaml").read_text())
+
+    def pyproject(self) -> dict:
+        return tomllib.loads((self.path / "pyproject.toml").read_text())
+
+
+@pytest.fixture(scope="module", params=list(DEPLOY_VARIANTS), ids=list(DEPLOY_VARIANTS))
+def deployable(request, cookies_session) -> Deployable:
+    return Deployable(bake_project(cookies_session, **DEPLOY_VARIANTS[request.param]))
+
+
+def triggers(workflow: dict) -> dict:
+    """The ``on:`` mapping (YAML 1.1, which PyYAML speaks, reads the key as True)."""
+    return workflow.get("on", workflow.get(True))
+
+
+def steps_of(workflow: dict) -> list[tuple[str, dict, dict]]:
+    return [
+        (job_id, job, step)
+        for job_id, job in workflow["jobs"].items()
+        for step in job.get("steps", [])
+    ]
+
+
+# --- GitHub Actions ---------------------------------------------------------------
+
+
+def test_workflows_pass_zizmor(deployable):
+    if not (deployable.path / ".github").is_dir():
+        pytest.skip("no .github folder in this variant")
+    # --offline: no GitHub API; pedantic: the strictest persona, so nothing is waved through.
+    run_tool(
+        deployable.project,
+        tool("zizmor"),
+        "--offline",
+        "--no-progress",
+        "--persona",
+        "pedantic",
+        ".github",
+    )
+
+
+def test_github_files_match_their_schemas(deployable):
+    checks = [("vendor.github-workflows", deployable.workflow_files())]
+    dependabot = deployable.path / ".github" / "dependabot.yml"
+    if dependabot.exists():
+        checks.append(("vendor.dependabot", [dependabot]))
+    checked = 0
+    for schema, files in checks:
+        if files:
+            args = [str(path) for path in files]
+            run_tool(
+                deployable.project, tool("check-jsonschema"), "--builtin-schema", schema, *args
+            )
+            checked += len(files)
+    if not checked:
+        pytest.skip("no GitHub files in this variant")
+
+
+def test_workflows_follow_the_security_policy(deployable):
+    """Pinned actions, no job with more than it needs, no credentials left behind."""
+    if not deployable.workflow_files():
+        pytest.skip("no workflows in this variant")
+    login_action = CLOUD_LOGIN_ACTIONS.get(deployable.cloud)
+    for path in deployable.workflow_files():
+        text = path.read_text()
+        for line in text.splitlines():
+            if line.strip().startswith(("- uses:", "uses:")):
+                uses = line.split("uses:", 1)[1].strip()
+                assert PINNED_USES.match(uses), f"{path.name}: not pinned to a commit: {uses}"
+        workflow = yaml.safe_load(text)
+        assert workflow["permissions"] == {}, f"{path.name}: top-level permissions must be {{}}"
+        for job_id, job in workflow["jobs"].items():
+            where = f"{path.name}:{job_id}"
+            assert "timeout-minutes" in job, f"{where} has no timeout"
+            assert job.get("permissions", {}).get("contents") == "read", where
+            logs_in = login_action is not None and any(
+                step.get("uses", "").startswith(login_action) for step in job["steps"]
+            )
+            assert (job["permissions"].get("id-token") == "write") == logs_in, (
+                f"{where}: id-token: write belongs exactly to the jobs that log in to the cloud"
+            )
+            for step in job["steps"]:
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, where
+        assert "concurrency" in workflow or all(
+            "concurrency" in job for job in workflow["jobs"].values()
+        ), f"{path.name} has no concurrency group"
+        assert "secrets.AWS_SECRET_ACCESS_KEY" not in text
+        assert "credentials_json" not in text and "creds:" not in text
+
+
+def test_ci_runs_the_project_checks(deployable):
+    ci = deployable.workflow("ci.yml")
+    if ci is None:
+        pytest.skip("ci=none")
+    runs = [step.get("run", "") for _, _, step in steps_of(ci)]
+    assert "uv sync --locked" in runs
+    assert "make check" in runs
+    assert any(run.startswith("uv run --frozen pre-commit run --all-files") for run in runs)
+    builds = [step for _, _, step in steps_of(ci) if "build-push-action" in step.get("uses", "")]
+    assert builds and all(step["with"]["push"] is False for step in builds)
+    assert triggers(ci).keys() >= {"pull_request", "push"}
+
+
+def test_batch_workflow_schedules_train_and_predict(deployable):
+    batch = deployable.workflow("batch.yml")
+    scheduled = deployable.answers["scheduler"] == "github-actions"
+    assert (batch is not None) == scheduled
+    if not scheduled:
+        return
+    crons = [entry["cron"] for entry in triggers(batch)["schedule"]]
+    assert crons == [CRONJOB_SCHEDULES["train"], CRONJOB_SCHEDULES["predict"]]
+    inputs = triggers(batch)["workflow_dispatch"]["inputs"]
+    assert inputs["job"]["options"] == ["train", "predict"]
+    pkg = deployable.answers["package_name"]
+    runs = [step.get("run", "") for _, _, step in steps_of(batch)]
+    assert f'uv run --no-sync {pkg} "$JOB" --env "$ENVIRONMENT"' in runs
+    assert f'uv run --no-sync {pkg} monitor --env "$ENVIRONMENT"' in runs
+
+
+def shell_sources(deployable: Deployable) -> dict[str, str]:
+    """Every shell script of the project: *.sh, files with a shell shebang, run: steps."""
+    scripts: dict[str, str] = {}
+    for name, text in deployable.project.text_files().items():
+        first = text.split("\n", 1)[0]
+        if name.endswith(".sh") or re.match(r"#!.*\b(ba|da)?sh\b", first):
+            scripts[name] = text
+    for path in deployable.workflow_files():
+        workflow = yaml.safe_load(path.read_text())
+        for job_id, _, step in steps_of(workflow):
+            if "run" in step:
+                # An expression is substituted by GitHub before the shell sees it.
+                body = ACTIONS_EXPRESSION.sub("expression", step["run"])
+                label = f"{path.name}:{job_id}:{step.get('name', step['run'][:30])}"
+                scripts[label] = f"#!/usr/bin/env bash\nset -euo pipefail\n{body}\n"
+    return scripts
+
+
+def test_shell_passes_shellcheck(deployable, tmp_path):
+    scripts = shell_sources(deployable)
+    if not scripts:
+        pytest.skip("no shell in this variant")
+    files = {}
+    for index, (label, text) in enumerate(sorted(scripts.items())):
+        path = tmp_path / f"script-{index}.sh"
+        path.write_text(text)
+        files[str(path)] = label
+    proc = subprocess.run(
+        [tool("shellcheck"), "--shell=bash", "--format=gcc", *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    report = proc.stdout
+    for path, label in files.items():
+        report = report.replace(path, label)
+    assert proc.returncode == 0, f"shellcheck findings:\n{report}{proc.stderr}"
+
+
+def test_dockerfile_passes_hadolint(deployable):
+    dockerfile = deployable.path / "Dockerfile"
+    if not dockerfile.exists():
+        pytest.skip("no Dockerfile in this variant")
+    run_tool(deployable.project, tool("hadolint"), "--failure-threshold", "info", "Dockerfile")
+
+
+# --- Kubernetes -------------------------------------------------------------------
+
+
+def test_every_overlay_builds_and_validates(deployable):
+    overlays = sorted(p.name for p in (deployable.path / "deploy/k8s/overlays").iterdir())
+    assert overlays == sorted(deployable.envs)
+    for env in deployable.envs:
+        for doc in deployable.overlay(env):
+            where = f"overlays/{env}: {doc['kind']}/{doc['metadata']['name']}"
+            try:
+                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                pytest.fail(f"{where} is invalid: {error.message} at {error.path}", pytrace=False)
+
+
+def test_pods_are_locked_down(deployable):
+    for env in deployable.envs:
+        for name, pod in deployable.pod_specs(env):
+            where = f"overlays/{env}: {name}"
+            assert pod["securityContext"]["runAsNonRoot"] is True, where
+            assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
+            assert pod["automountServiceAccountToken"] is False, where
+            for container in pod["containers"]:
+                security = container["securityContext"]
+                assert security["allowPrivilegeEscalation"] is False, where
+                assert security["readOnlyRootFilesystem"] is True, where
+                assert security["capabilities"]["drop"] == ["ALL"], where
+                assert {"requests", "limits"} <= container["resources"].keys(), where
+                mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+                assert "/tmp" in mounts, f"{where}: read-only root needs a writable /tmp"
+
+
+def test_service_manifests_follow_the_serving_option(deployable):
+    serving = deployable.answers["serving"] == "fastapi"
+    for env in deployable.envs:
+        kinds = deployable.kinds(env)
+        for kind in ("Deployment", "Service", "HorizontalPodAutoscaler"):
+            assert (kind in kinds) == serving, f"overlays/{env}: {kind} with serving={serving}"
+        if not serving:
+            continue
+        container = kinds["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+        hpa = kinds["HorizontalPodAutoscaler"][0]["spec"]
+        assert hpa["scaleTargetRef"]["name"] == kinds["Deployment"][0]["metadata"]["name"]
+        assert kinds["Service"][0]["spec"]["selector"].items() <= (
+            kinds["Deployment"][0]["spec"]["template"]["metadata"]["labels"].items()
+        )
+
+
+def test_cronjobs_follow_the_scheduler_option(deployable):
+    in_cluster = deployable.answers["scheduler"] == "kubernetes"
+    pkg_jobs = set(CRONJOB_SCHEDULES)
+    for env in deployable.envs:
+        cronjobs = deployable.kinds(env).get("CronJob", [])
+        if not in_cluster:
+            assert not cronjobs, f"overlays/{env} has CronJobs with scheduler != kubernetes"
+            continue
+        found = {}
+        for cronjob in cronjobs:
+            container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+            job, *rest = container["args"]
+            assert rest == ["--env", "$(ENVIRONMENT)"]
+            found[job] = cronjob["spec"]["schedule"]
+        assert found == CRONJOB_SCHEDULES, f"overlays/{env}: {found}"
+        assert set(found) == pkg_jobs
+
+
+# --- One cross-check: names agree everywhere ----------------------------------------
+
+
+def test_names_agree_across_workflows_manifests_and_configs(deployable):
+    slug, cloud, envs = deployable.slug, deployable.cloud, deployable.envs
+    owner = deployable.answers["github_owner"].lower()
+    image_repo = f"ghcr.io/{owner}/{slug}" if cloud == "none" else slug
+
+    # configs: one per environment, naming itself, storage on the cloud's object store.
+    scheme, fs_package = STORAGE[cloud]
+    dependencies = " ".join(deployable.pyproject()["project"]["dependencies"])
+    for package in ("s3fs", "gcsfs", "adlfs"):
+        assert (f'"{package}' in f'"{dependencies}' or f" {package}" in dependencies) == (
+            package == fs_package
+        ), f"pyproject dependencies and cloud={cloud} disagree about {package}"
+    for env in envs:
+        config = deployable.config(env)
+        assert config["env"] == env
+        uris = [config["storage"]["registry_uri"], config["storage"]["reports_uri"]]
+        uris.append(config["data"]["predictions_uri"])
+        for uri in uris:
+            if scheme is None:
+                assert "://" not in uri, f"configs/{env}.yaml: {uri} with cloud=none"
+            else:
+                assert uri.startswith(f"{scheme}://{slug}-{env}/"), f"configs/{env}.yaml: {uri}"
+
+    # manifests: namespace, environment name and image per overlay.
+    for env in envs:
+        for doc in deployable.overlay(env):
+            if doc["kind"] == "Namespace":
+                assert doc["metadata"]["name"] == f"{slug}-{env}"
+            else:
+                assert doc["metadata"]["namespace"] == f"{slug}-{env}", doc["metadata"]
+        configmaps = deployable.kinds(env)["ConfigMap"]
+        assert [cm["data"]["ENVIRONMENT"] for cm in configmaps] == [env]
+        for name, pod in deployable.pod_specs(env):
+            for container in pod["containers"]:
+                assert container["image"] == f"{image_repo}:{env}", f"{env}/{name}"
+
+    # workflows: the same image name, the cloud's registry, the same environments.
+    cd = deployable.workflow("cd.yml")
+    if cd is not None:
+        assert cd["env"]["IMAGE_NAME"] == slug
+        registry = REGISTRY_PATTERNS[cloud].replace("<owner>", re.escape(owner))
+        registry = registry.replace("<slug>", re.escape(slug))
+        assert re.fullmatch(registry, cd["env"]["REGISTRY"]), cd["env"]["REGISTRY"]
+        if cloud == "none":
+            assert f"{cd['env']['REGISTRY']}/{slug}" == image_repo
+        deploys = [job for job_id, job in cd["jobs"].items() if job_id.startswith("deploy-")]
+        assert [job["environment"] for job in deploys] == envs
+        assert triggers(cd)["workflow_dispatch"]["inputs"]["environment"]["options"] == envs
+        for env, job in zip(envs, deploys, strict=True):
+            applies = [step for step in job["steps"] if "kubectl apply -k" in step.get("run", "")]
+            assert [step["working-directory"] for step in applies] == [f"deploy/k8s/overlays/{env}"]
+            assert "$IMAGE_NAME=$REGISTRY/$IMAGE_NAME:$GITHUB_SHA" in applies[0]["run"]
+            if deployable.answers["serving"] == "fastapi":
+                assert f"deployment/{slug} --namespace {slug}-{env}" in applies[0]["run"]
+        assert "push" in deploys[0]["if"]
+        assert all("release" in job["if"] for job in deploys[1:])
+    ci = deployable.workflow("ci.yml")
+    if ci is not None:
+        tags = [
+            step["with"]["tags"] for _, _, step in steps_of(ci) if "tags" in step.get("with", {})
+        ]
+        assert tags == [f"{slug}:ci-${{{{ github.sha }}}}"]
+    batch = deployable.workflow("batch.yml")
+    if batch is not None:
+        environment = triggers(batch)["workflow_dispatch"]["inputs"]["environment"]
+        assert environment["options"] == envs
+        assert environment["default"] == envs[-1]
+        scripts = deployable.pyproject()["project"]["scripts"]
+        assert deployable.answers["package_name"] in scripts
+
+
+def test_no_workflow_or_cronjob_without_their_option(deployable):
+    names = {path.name for path in deployable.workflow_files()}
+    expected = set()
+    if deployable.answers["ci"] == "github":
+        expected |= {"ci.yml", "cd.yml"}
+    if deployable.answers["scheduler"] == "github-actions":
+        expected.add("batch.yml")
+    assert names == expected
+    cronjobs = (deployable.path / "deploy/k8s/base/cronjobs.yaml").exists()
+    assert cronjobs == (deployable.answers["scheduler"] == "kubernetes")
+    if not expected:
+        assert not (deployable.path / ".github").exists()
