@@ -13,7 +13,7 @@ DEMO_DIR := build/demo
 DEMO_SLUG := customer-churn
 PYTEST_ARGS ?=
 
-.PHONY: help ensure-uv sync demo test test-fast test-deep lint format clean
+.PHONY: help ensure-uv sync demo test test-fast test-deep docs lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test-fast: sync ## Fast layer only: render, file sets, lint, hooks
 
 test-deep: sync ## Deep layer only: make install/check/train/predict in rendered projects
 	$(UV) run pytest -m deep $(PYTEST_ARGS)
+
+docs: sync ## Build the template's docs site into site/ (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(UV) run mkdocs build --strict
 
 lint: sync ## Lint the template code (hooks, tests)
 	$(UV) run ruff check

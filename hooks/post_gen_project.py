@@ -28,6 +28,8 @@ PRUNE: dict[tuple[str, str], list[str]] = {
     ("serving", "none"): [
         "src/{package_name}/serving",
         "tests/serving",
+        "benchmarks/serve.py",
+        "compose.yaml",
         "deploy/k8s/base/deployment.yaml",
         "deploy/k8s/base/service.yaml",
         "deploy/k8s/base/hpa.yaml",

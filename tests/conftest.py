@@ -131,3 +131,57 @@ def bake(cookies):
         return bake_project(cookies, **extra_context)
 
     return _bake
+
+
+def _variant_of(nodeid: str, ids: list[str]) -> str | None:
+    """The variant a test ran on, from the parametrize id in its node id."""
+    if not nodeid.endswith("]") or "[" not in nodeid:
+        return None
+    params = nodeid[nodeid.index("[") + 1 : -1]
+    matches = [
+        variant
+        for variant in ids
+        if params == variant or params.startswith(f"{variant}-") or params.endswith(f"-{variant}")
+    ]
+    return max(matches, key=len, default=None)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Print the variant table: each variant, how its fast and deep tests went, its answers."""
+    from variants import DEEP, VARIANTS, describe
+
+    ids = list(VARIANTS)
+    outcomes: dict[tuple[str, str], dict[str, int]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) not in {"setup", "call"}:
+                continue
+            if report.when == "setup" and report.passed:
+                continue
+            variant = _variant_of(getattr(report, "nodeid", ""), ids)
+            if variant is None:
+                continue
+            layer = "deep" if "deep" in report.keywords else "fast"
+            counts = outcomes.setdefault((variant, layer), {})
+            counts[report.outcome] = counts.get(report.outcome, 0) + 1
+    if not outcomes:
+        return
+
+    def cell(variant: str, layer: str) -> str:
+        counts = outcomes.get((variant, layer))
+        if not counts:
+            return "-"
+        return " ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+
+    rows = [(v, cell(v, "fast"), cell(v, "deep"), describe(VARIANTS[v])) for v in ids]
+    width = max(len(v) for v in ids)
+    fast_width = max(len("fast"), *(len(row[1]) for row in rows))
+    deep_width = max(len("deep"), *(len(row[2]) for row in rows))
+    terminalreporter.write_sep("=", f"variant table ({len(ids)} variants, deep layer: {len(DEEP)})")
+    terminalreporter.write_line(
+        f"{'variant':<{width}}  {'fast':<{fast_width}}  {'deep':<{deep_width}}  answers"
+    )
+    for variant, fast, deep, answers in rows:
+        terminalreporter.write_line(
+            f"{variant:<{width}}  {fast:<{fast_width}}  {deep:<{deep_width}}  {answers}"
+        )

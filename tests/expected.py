@@ -9,12 +9,15 @@ from __future__ import annotations
 # Every project, whatever the answers. ``{pkg}`` is the package name.
 BASE = [
     ".cruft.json",
+    ".dockerignore",
     ".gitignore",
     ".pre-commit-config.yaml",
+    "Dockerfile",
     "LICENSE",
     "Makefile",
     "README.md",
     "pyproject.toml",
+    "benchmarks/batch.py",
     "configs/local.yaml",
     "data/sample/customers.csv",
     "deploy/k8s/base/kustomization.yaml",
@@ -32,6 +35,7 @@ BASE = [
     "src/{pkg}/registry.py",
     "src/{pkg}/report.py",
     "src/{pkg}/settings.py",
+    "src/{pkg}/py.typed",
     "src/{pkg}/store.py",
     "src/{pkg}/pipelines/__init__.py",
     "src/{pkg}/pipelines/monitor.py",
@@ -46,7 +50,9 @@ BASE = [
     "tests/test_io.py",
     "tests/test_registry.py",
     "tests/test_settings.py",
+    "tests/test_store.py",
     "tests/pipelines/__init__.py",
+    "tests/pipelines/test_monitor.py",
     "tests/pipelines/test_predict.py",
     "tests/pipelines/test_train.py",
 ]
@@ -61,6 +67,8 @@ PER_ENVIRONMENT = [
 # Files that exist only for one value of an option.
 PER_OPTION: dict[tuple[str, str], list[str]] = {
     ("serving", "fastapi"): [
+        "benchmarks/serve.py",
+        "compose.yaml",
         "deploy/k8s/base/deployment.yaml",
         "deploy/k8s/base/hpa.yaml",
         "deploy/k8s/base/service.yaml",
@@ -72,13 +80,23 @@ PER_OPTION: dict[tuple[str, str], list[str]] = {
         "src/{pkg}/serving/metrics.py",
         "src/{pkg}/serving/predictor.py",
         "src/{pkg}/serving/schemas.py",
+        "tests/serving/__init__.py",
+        "tests/serving/conftest.py",
+        "tests/serving/test_api.py",
+        "tests/serving/test_batcher.py",
+        "tests/serving/test_server.py",
     ],
     ("include_notebooks", "yes"): [
         "notebooks/explore.ipynb",
         "scripts/notebooks_to_html.py",
         "tests/test_notebooks.py",
     ],
-    ("docs", "mkdocs"): [],
+    ("docs", "mkdocs"): [
+        "mkdocs.yml",
+        "docs/architecture.md",
+        "docs/index.md",
+        "docs/operations.md",
+    ],
     ("ci", "github"): [
         ".github/dependabot.yml",
         ".github/workflows/cd.yml",

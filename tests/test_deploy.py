@@ -81,6 +81,23 @@ def tool(name: str) -> str:
     return found
 
 
+@functools.cache
+def kubectl() -> str:
+    """kubectl with a kustomize that reads today's kustomization fields (v4.1+: labels)."""
+    path = tool("kubectl")
+    out = subprocess.run(
+        [path, "version", "--client"], capture_output=True, text=True, check=False
+    ).stdout
+    found = re.search(r"Kustomize Version: v(\d+)\.(\d+)", out)
+    if found is None or (int(found[1]), int(found[2])) < (4, 1):
+        pytest.fail(
+            f"{path} is too old to build the overlays (needs kustomize v4.1+, kubectl 1.22+):\n"
+            f"{out.strip()}",
+            pytrace=False,
+        )
+    return path
+
+
 def run_tool(project: BakedProject, *args: str) -> subprocess.CompletedProcess:
     """Run a validator in the project; on failure show everything it said."""
     proc = subprocess.run(args, cwd=project.path, capture_output=True, text=True, check=False)
@@ -114,7 +131,7 @@ class Deployable:
     @functools.cache  # noqa: B019
     def overlay(self, env: str) -> list[dict]:
         """The manifests `kubectl kustomize deploy/k8s/overlays/<env>` builds."""
-        proc = run_tool(self.project, tool("kubectl"), "kustomize", f"deploy/k8s/overlays/{env}")
+        proc = run_tool(self.project, kubectl(), "kustomize", f"deploy/k8s/overlays/{env}")
         return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
 
     def kinds(self, env: str) -> dict[str, list[dict]]:

@@ -1,10 +1,13 @@
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
 import pandas as pd
 import pytest
+import sqlalchemy as sa
+import structlog
 
 from {{cookiecutter.package_name}} import io
 from {{cookiecutter.package_name}}.datagen import generate_customers
@@ -13,6 +16,8 @@ from {{cookiecutter.package_name}}.settings import (
     LoggingSettings,
     Settings,
     StorageSettings,
+    StoreSettings,
+    load_settings,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +27,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def _project_root(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run every test from the project root, where configs/ and data/ live."""
     monkeypatch.chdir(PROJECT_ROOT)
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """Commands point logging at their test's captured stderr; undo that afterwards."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -39,8 +51,37 @@ def memory_root() -> Iterator[str]:
         filesystem.rm(root, recursive=True)
 
 
+@contextmanager
+def fresh_store_url(folder: Path) -> Iterator[str]:
+    """A fresh, empty prediction store of the kind configs/local.yaml uses.
+
+    PostgreSQL: a database of its own on the configured server, dropped afterwards
+    (the server must be running; the test fails otherwise). SQLite: a file in `folder`.
+    """
+    configured = sa.make_url(load_settings("local", PROJECT_ROOT / "configs").store.url)
+    if configured.get_backend_name() != "postgresql":
+        yield f"sqlite:///{folder / 'store.db'}"
+        return
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    server = sa.create_engine(configured.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield configured.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        server.dispose()
+
+
 @pytest.fixture
-def memory_settings(memory_root: str, customers: pd.DataFrame) -> Settings:
+def store_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_store_url(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def memory_settings(memory_root: str, customers: pd.DataFrame, store_url: str) -> Settings:
     """Settings whose every URI is on the memory:// filesystem, with data in place."""
     train_uri = io.join(memory_root, "data", "customers.csv")
     io.write_csv(train_uri, customers)
@@ -56,5 +97,6 @@ def memory_settings(memory_root: str, customers: pd.DataFrame) -> Settings:
             registry_uri=io.join(memory_root, "registry"),
             reports_uri=io.join(memory_root, "reports"),
         ),
+        store=StoreSettings(url=store_url, flush_interval_seconds=0.05),
         logging=LoggingSettings(format="console"),
     )

@@ -12,8 +12,9 @@ SAMPLE = Path("data/sample/customers.csv")
 
 
 @pytest.fixture
-def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point every output of the local config at a temporary folder."""
+def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> Path:
+    """Point every output of the local config at a temporary folder (and a fresh store)."""
+    monkeypatch.setenv(f"{ENV_PREFIX}STORE__URL", store_url)
     monkeypatch.setenv(f"{ENV_PREFIX}STORAGE__REGISTRY_URI", str(tmp_path / "registry"))
     monkeypatch.setenv(f"{ENV_PREFIX}STORAGE__REPORTS_URI", str(tmp_path / "reports"))
     monkeypatch.setenv(f"{ENV_PREFIX}DATA__PREDICTIONS_URI", str(tmp_path / "predictions.csv"))

@@ -1,4 +1,4 @@
-"""Command line: `{{ cookiecutter.package_name }} train|predict|generate`."""
+"""Command line: `{{ cookiecutter.package_name }} train|predict|monitor|{% if cookiecutter.serving == "fastapi" %}serve|{% endif %}generate`."""
 
 import argparse
 import sys
@@ -12,10 +12,15 @@ from {{cookiecutter.package_name}}.contracts import describe_violation
 from {{cookiecutter.package_name}}.datagen import generate_customers
 from {{cookiecutter.package_name}}.logs import configure_logging, get_logger
 from {{cookiecutter.package_name}}.model import UntrustedModelError
+from {{cookiecutter.package_name}}.pipelines.monitor import RetrainNeededError, monitor
 from {{cookiecutter.package_name}}.pipelines.predict import predict
 from {{cookiecutter.package_name}}.pipelines.train import MetricGateError, train
-from {{cookiecutter.package_name}}.registry import RegistryError
+from {{cookiecutter.package_name}}.registry import {% if cookiecutter.serving == "fastapi" %}Registry, {% endif %}RegistryError
+{%- if cookiecutter.serving == "fastapi" %}
+from {{cookiecutter.package_name}}.serving.app import serve
+{%- endif %}
 from {{cookiecutter.package_name}}.settings import Settings, SettingsError, load_settings
+from {{cookiecutter.package_name}}.store import StoreError
 
 logger = get_logger(__name__)
 
@@ -27,6 +32,8 @@ class ExitCode(IntEnum):
     CONTRACT = 4
     METRIC_GATE = 5
     REGISTRY = 6
+    RETRAIN_NEEDED = 7
+    STORE = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     train_parser = commands.add_parser("train", help="train, evaluate and register a model")
     predict_parser = commands.add_parser("predict", help="score a dataset in batch")
-    for command in (train_parser, predict_parser):
+    monitor_parser = commands.add_parser(
+        "monitor", help="check accuracy (feedback) and drift (training data); exit 7: retrain"
+    )
+{%- if cookiecutter.serving == "fastapi" %}
+    serve_parser = commands.add_parser("serve", help="serve the model over HTTP")
+    serve_parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000, help="default: 8000")
+    for command in (train_parser, predict_parser, monitor_parser, serve_parser):
+{%- else %}
+    for command in (train_parser, predict_parser, monitor_parser):
+{%- endif %}
         command.add_argument("--env", default="local", help="configs/<env>.yaml (default: local)")
     predict_parser.add_argument("--input", help="input URI (default: data.predict_input_uri)")
     predict_parser.add_argument("--output", help="output URI (default: data.predictions_uri)")
@@ -63,6 +80,18 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
         scored = predict(settings, input_uri=args.input, output_uri=args.output)
         print(f"wrote {scored.rows} predictions (model v{scored.model_version})")
         print(f"output: {scored.output_uri}")
+    elif args.command == "monitor" and settings is not None:
+        report = monitor(settings)
+        accuracy = "n/a" if report.accuracy is None else f"{report.accuracy:.3f}"
+        print(f"accuracy {accuracy} ({report.labelled} with feedback), {report.recent_rows} rows")
+        print(f"report: {report.report_uri}")
+        if report.retrain_needed:
+            raise RetrainNeededError("; ".join(report.alerts))
+{%- if cookiecutter.serving == "fastapi" %}
+    elif args.command == "serve" and settings is not None:
+        Registry(settings.storage.registry_uri, settings.model.name).resolve(settings.env)
+        serve(settings, host=args.host, port=args.port)
+{%- endif %}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,6 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RegistryError, UntrustedModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.REGISTRY
+    except RetrainNeededError as error:
+        logger.warning("monitor.retrain_needed", reasons=str(error))
+        print(f"retrain needed: {error}", file=sys.stderr)
+        return ExitCode.RETRAIN_NEEDED
+    except StoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.STORE
     return ExitCode.OK
 
 

@@ -47,11 +47,18 @@ def stream_raw(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
 @pa.check_output(clean_contract, lazy=True)
 def clean(raw: pd.DataFrame) -> pd.DataFrame:
     """Normalise categories, drop duplicate customers (last wins), fill derivable charges."""
+    return apply_cleaning(raw.drop_duplicates(subset=ID_COLUMN, keep="last"))
+
+
+def apply_cleaning(raw: pd.DataFrame) -> pd.DataFrame:
+    """Clean each row (categories, charges) without contract check, logging or de-duplication.
+
+    The service calls it on records its request models already validated field by field.
+    """
     frame = raw.copy()
     for column in CATEGORICAL_FEATURES:
         normalised = frame[column].str.strip().str.lower().str.replace(r"[\s_]+", "-", regex=True)
         frame[column] = normalised.replace("", None)
-    frame = frame.drop_duplicates(subset=ID_COLUMN, keep="last")
     missing_total = frame["total_charges"].isna()
     frame.loc[missing_total, "total_charges"] = (
         frame.loc[missing_total, "monthly_charges"] * frame.loc[missing_total, "tenure_months"]
@@ -64,6 +71,11 @@ def clean(raw: pd.DataFrame) -> pd.DataFrame:
 @pa.check_output(features_contract, lazy=True)
 def build_features(clean_frame: pd.DataFrame) -> pd.DataFrame:
     """Add engineered features used by the model."""
+    return add_features(clean_frame)
+
+
+def add_features(clean_frame: pd.DataFrame) -> pd.DataFrame:
+    """The feature transformation alone, without contract check or logging."""
     tenure = clean_frame["tenure_months"].clip(lower=1).astype(float)
     return clean_frame.assign(charges_per_tenure_month=clean_frame["total_charges"] / tenure)
 

@@ -50,6 +50,33 @@ class StorageSettings(Section):
     reports_uri: str = Field(min_length=1)
 
 
+class StoreSettings(Section):
+    url: str = Field(min_length=1, description="SQLAlchemy URL of the prediction store.")
+    flush_interval_seconds: float = Field(default=0.5, gt=0, description="History write delay.")
+    flush_rows: int = Field(default=1000, gt=0, description="Flush history at this many rows.")
+{%- if cookiecutter.serving == "fastapi" %}
+
+
+class ServingSettings(Section):
+    max_batch_size: int = Field(default=64, gt=0, description="Records per model call.")
+    max_wait_ms: float = Field(default=2.0, ge=0, description="Wait for more records.")
+    max_records: int = Field(default=1000, gt=0, description="Records per POST /predict.")
+    max_upload_mb: float = Field(default=100, gt=0, description="POST /predict-batch limit.")
+    feature_max_age_hours: float = Field(default=48, gt=0, description="Online feature freshness.")
+    baseline_probability: float = Field(
+        default=0.35, ge=0, le=1, description="Served for entities with no data (base rate)."
+    )
+{%- endif %}
+
+
+class MonitoringSettings(Section):
+    window_days: float = Field(default=7, gt=0, description="How far back monitor looks.")
+    min_accuracy: float = Field(default=0.7, ge=0, le=1, description="Alert below this.")
+    min_feedback: int = Field(default=50, gt=0, description="Feedback needed to judge accuracy.")
+    max_psi: float = Field(default=0.2, gt=0, description="Alert when a feature's PSI exceeds it.")
+    min_rows: int = Field(default=100, gt=0, description="Recent rows needed to judge drift.")
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["console", "json"] = "json"
@@ -70,6 +97,11 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     training: TrainingSettings = TrainingSettings()
     storage: StorageSettings
+    store: StoreSettings
+{%- if cookiecutter.serving == "fastapi" %}
+    serving: ServingSettings = ServingSettings()
+{%- endif %}
+    monitoring: MonitoringSettings = MonitoringSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

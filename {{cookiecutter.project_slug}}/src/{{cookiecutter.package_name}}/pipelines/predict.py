@@ -2,7 +2,8 @@
 
 Input is streamed in chunks of `data.chunk_rows` rows so memory stays flat as
 files grow; the output appears atomically once every chunk has passed its
-contracts.
+contracts. The same run refreshes the prediction store (each entity's features
+and latest prediction, for online lookups and monitoring) in one transaction.
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from {{cookiecutter.package_name}}.logs import get_logger
 from {{cookiecutter.package_name}}.model import Model
 from {{cookiecutter.package_name}}.registry import Registry
 from {{cookiecutter.package_name}}.settings import Settings
+from {{cookiecutter.package_name}}.store import Store, utc_now
 
 logger = get_logger(__name__)
 
@@ -51,13 +53,19 @@ def predict(
     model, card = Registry(settings.storage.registry_uri, settings.model.name).load(settings.env)
     version = f"v{card.version}"
     rows = 0
-    with io.atomic_write(output_uri) as handle:
-        for chunk in data.stream_raw(input_uri, settings.data.chunk_rows):
-            features = data.build_features(data.clean(chunk))
-            scored = score(features, model, version, settings.model.threshold)
-            scored.to_csv(handle, index=False, header=rows == 0)
-            rows += len(scored)
-        if rows == 0:
-            handle.write(f"{','.join(PredictionsSchema.to_schema().columns)}\n".encode())
+    store = Store(settings.store.url)
+    scored_at = utc_now()
+    try:
+        with io.atomic_write(output_uri) as handle, store.transaction() as connection:
+            for chunk in data.stream_raw(input_uri, settings.data.chunk_rows):
+                features = data.build_features(data.clean(chunk))
+                scored = score(features, model, version, settings.model.threshold)
+                scored.to_csv(handle, index=False, header=rows == 0)
+                store.write_batch(connection, features, scored, scored_at)
+                rows += len(scored)
+            if rows == 0:
+                handle.write(f"{','.join(PredictionsSchema.to_schema().columns)}\n".encode())
+    finally:
+        store.close()
     logger.info("predict.written", rows=rows, output=output_uri, model_version=version)
     return PredictResult(rows=rows, output_uri=output_uri, model_version=card.version)

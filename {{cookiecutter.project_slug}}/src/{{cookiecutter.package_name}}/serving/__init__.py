@@ -1,0 +1,1 @@
+"""The online prediction service: `create_app(settings)` builds the FastAPI app."""

@@ -1,0 +1,380 @@
+"""The FastAPI application: predictions, history, feedback, health and metrics.
+
+`create_app(settings)` loads the environment's model from the registry and opens the
+prediction store when the app starts, and flushes the prediction history when it
+stops. Single records are micro-batched; history is written in the background.
+"""
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import IO, Annotated, cast
+
+import uvicorn
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.background import BackgroundTask
+
+from {{cookiecutter.package_name}}.contracts import ID_COLUMN
+from {{cookiecutter.package_name}}.logs import get_logger
+from {{cookiecutter.package_name}}.registry import Registry
+from {{cookiecutter.package_name}}.serving.batcher import MicroBatcher
+from {{cookiecutter.package_name}}.serving.history import HistoryWriter
+from {{cookiecutter.package_name}}.serving.limits import UploadLimitMiddleware
+from {{cookiecutter.package_name}}.serving.metrics import Metrics, MetricsMiddleware
+from {{cookiecutter.package_name}}.serving.predictor import (
+    ContractViolationError,
+    OutputFormat,
+    Predictor,
+    Scored,
+)
+from {{cookiecutter.package_name}}.serving.schemas import (
+    CustomerRecord,
+    EntityPrediction,
+    Feedback,
+    FeedbackAccepted,
+    HistoryItem,
+    HistoryPage,
+    ModelInfo,
+    Prediction,
+    PredictResponse,
+    Status,
+)
+from {{cookiecutter.package_name}}.settings import Settings
+from {{cookiecutter.package_name}}.store import (
+    PredictionRow,
+    Record,
+    Store,
+    StoreError,
+    UnknownPredictionError,
+    as_utc,
+    new_prediction_id,
+    utc_now,
+)
+
+logger = get_logger(__name__)
+
+UPLOAD_PATH = "/predict-batch"
+SPOOL_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class Service:
+    settings: Settings
+    predictor: Predictor
+    store: Store
+    batcher: MicroBatcher[Record, Scored]
+    history: HistoryWriter
+    metrics: Metrics
+
+    @classmethod
+    def open(cls, settings: Settings, metrics: Metrics) -> "Service":
+        registry = Registry(settings.storage.registry_uri, settings.model.name)
+        model, card = registry.load(settings.env)
+        predictor = Predictor(model, card, settings.model.threshold)
+        store = Store(settings.store.url)
+        metrics.model.info({"name": card.name, "version": predictor.version})
+        return cls(
+            settings=settings,
+            predictor=predictor,
+            store=store,
+            batcher=MicroBatcher(
+                predictor.score_records,
+                max_batch_size=settings.serving.max_batch_size,
+                max_wait=settings.serving.max_wait_ms / 1000,
+            ),
+            history=HistoryWriter(
+                store, settings.store.flush_interval_seconds, settings.store.flush_rows
+            ),
+            metrics=metrics,
+        )
+
+    def log(self, rows: list[PredictionRow], source: str) -> None:
+        self.history.add(rows)
+        self.metrics.count_predictions([row.prediction for row in rows], source)
+        self.metrics.history_pending.set(self.history.pending)
+
+
+def get_service(request: Request) -> Service:
+    return cast(Service, request.app.state.service)
+
+
+ServiceDependency = Annotated[Service, Depends(get_service)]
+router = APIRouter()
+
+
+@router.get("/health", tags=["operations"])
+async def health() -> Status:
+    """The process is alive."""
+    return Status(status="ok")
+
+
+@router.get("/ready", tags=["operations"], responses={503: {"model": Status}})
+async def ready(service: ServiceDependency) -> JSONResponse:
+    """The model is loaded and the prediction store answers."""
+    store_ok = await asyncio.to_thread(service.store.ping)
+    status = Status(status="ready" if store_ok else "unavailable", detail={"model": True})
+    status.detail["store"] = store_ok
+    return JSONResponse(status.model_dump(), status_code=200 if store_ok else 503)
+
+
+@router.get("/model", tags=["operations"])
+async def model_info(service: ServiceDependency) -> ModelInfo:
+    card = service.predictor.card
+    return ModelInfo(
+        name=card.name,
+        version=service.predictor.version,
+        alias=service.settings.env,
+        metrics=card.metrics,
+        trained_at=card.created_at,
+        code_version=card.code_version,
+    )
+
+
+@router.post("/predict", tags=["predictions"], responses={413: {"description": "Too many records"}})
+async def predict(
+    body: Annotated[CustomerRecord | list[CustomerRecord], Body()],
+    service: ServiceDependency,
+) -> PredictResponse:
+    """Score one customer record or a list of them."""
+    records = body if isinstance(body, list) else [body]
+    limit = service.settings.serving.max_records
+    if not records:
+        raise HTTPException(422, "the list of records is empty")
+    if len(records) > limit:
+        raise HTTPException(413, f"{len(records)} records; at most {limit} per request")
+    values = [record.model_dump() for record in records]
+    scored = await service.batcher.submit(values)
+    service.metrics.batch_size.observe(len(values))
+    created_at = utc_now()
+    rows = [
+        PredictionRow(
+            id=new_prediction_id(),
+            created_at=created_at,
+            entity_id=value[ID_COLUMN],
+            model_version=service.predictor.version,
+            prediction=result.prediction,
+            probability=result.probability,
+            source="request",
+            features=result.features,
+        )
+        for value, result in zip(values, scored, strict=True)
+    ]
+    service.log(rows, "request")
+    return PredictResponse(
+        predictions=[
+            Prediction(
+                prediction_id=row.id,
+                customer_id=row.entity_id,
+                prediction=row.prediction,
+                probability=row.probability,
+                model_version=row.model_version,
+            )
+            for row in rows
+        ]
+    )
+
+
+def _iterate(handle: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
+    handle.seek(0)
+    while chunk := handle.read(size):
+        yield chunk
+
+
+@router.post(
+    UPLOAD_PATH,
+    tags=["predictions"],
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}, "application/json": {}}},
+        413: {"description": "File larger than serving.max_upload_mb"},
+        422: {"description": "The file breaks the data contract: failing rows and checks"},
+    },
+)
+async def predict_batch(
+    file: UploadFile,
+    service: ServiceDependency,
+    output: Annotated[OutputFormat, Query(alias="format")] = "csv",
+) -> Response:
+    """Score an uploaded CSV of customers in chunks; answer CSV or JSON."""
+    target = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed by the response)
+    created_at = utc_now()
+
+    def run() -> int:
+        with service.store.transaction() as connection:
+
+            def log(rows: list[PredictionRow]) -> None:
+                service.store.log_predictions(rows, connection)
+                service.metrics.count_predictions([row.prediction for row in rows], "upload")
+
+            return service.predictor.score_csv(
+                file.file, target, output, service.settings.data.chunk_rows, created_at, log
+            )
+
+    try:
+        rows = await asyncio.to_thread(run)
+    except ContractViolationError as error:
+        target.close()
+        return JSONResponse({"detail": str(error), "failures": error.failures}, status_code=422)
+    except BaseException:
+        target.close()
+        raise
+    media_type = "text/csv" if output == "csv" else "application/json"
+    return StreamingResponse(
+        _iterate(target),
+        media_type=media_type,
+        headers={"X-Rows": str(rows)},
+        background=BackgroundTask(target.close),
+    )
+
+
+@router.get("/predict/{entity_id}", tags=["predictions"])
+async def predict_entity(entity_id: str, service: ServiceDependency) -> EntityPrediction:
+    """Predict for a known customer by id: fresh online features, else batch, else baseline."""
+    settings = service.settings.serving
+    now = utc_now()
+    stored = await asyncio.to_thread(service.store.online_features, entity_id)
+    max_age = timedelta(hours=settings.feature_max_age_hours)
+    if stored is not None and now - stored.computed_at <= max_age:
+        (result,) = await asyncio.to_thread(service.predictor.score_features, [stored.features])
+        prediction, probability = result.prediction, result.probability
+        version, source, as_of = service.predictor.version, "online-features", stored.computed_at
+    elif (batch := await asyncio.to_thread(service.store.batch_prediction, entity_id)) is not None:
+        prediction, probability = batch.prediction, batch.probability
+        version, source, as_of = batch.model_version, "batch", batch.scored_at
+    else:
+        probability = settings.baseline_probability
+        prediction = int(probability >= service.settings.model.threshold)
+        version, source, as_of = "baseline", "baseline", None
+    row = PredictionRow(
+        id=new_prediction_id(),
+        created_at=now,
+        entity_id=entity_id,
+        model_version=version,
+        prediction=prediction,
+        probability=probability,
+        source=source,
+    )
+    service.log([row], source)
+    return EntityPrediction(
+        prediction_id=row.id,
+        customer_id=entity_id,
+        prediction=prediction,
+        probability=probability,
+        model_version=version,
+        source=source,
+        as_of=as_of,
+    )
+
+
+@router.get("/history", tags=["history"])
+async def history(
+    service: ServiceDependency,
+    start: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
+    end: Annotated[datetime | None, Query(description="Until this time (exclusive)")] = None,
+    entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    model_version: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> HistoryPage:
+    """Past predictions, newest first."""
+    await service.history.flush()
+    rows, total = await asyncio.to_thread(
+        lambda: service.store.history(
+            start=as_utc(start) if start else None,
+            end=as_utc(end) if end else None,
+            entity_id=entity_id,
+            model_version=model_version,
+            limit=limit,
+            offset=offset,
+        )
+    )
+    items = [
+        HistoryItem(
+            prediction_id=row.id,
+            created_at=row.created_at,
+            entity_id=row.entity_id,
+            model_version=row.model_version,
+            prediction=row.prediction,
+            probability=row.probability,
+            source=row.source,
+        )
+        for row in rows
+    ]
+    following = offset + len(items)
+    return HistoryPage(
+        items=items,
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=following if following < total else None,
+    )
+
+
+@router.post("/feedback", tags=["history"], responses={404: {"description": "Unknown id"}})
+async def feedback(body: Feedback, service: ServiceDependency) -> FeedbackAccepted:
+    """Record the true outcome of a prediction (monitoring compares them)."""
+    await service.history.flush()
+    try:
+        await asyncio.to_thread(service.store.add_feedback, body.prediction_id, body.outcome)
+    except UnknownPredictionError as error:
+        raise HTTPException(404, str(error)) from None
+    return FeedbackAccepted(prediction_id=body.prediction_id, outcome=body.outcome)
+
+
+@router.get("/metrics", tags=["operations"], response_class=Response)
+async def metrics(service: ServiceDependency) -> Response:
+    """Prometheus metrics."""
+    service.metrics.history_pending.set(service.history.pending)
+    return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    logger.error("store.unavailable", path=request.url.path, error=str(error))
+    return JSONResponse({"detail": "the prediction store is unavailable"}, status_code=503)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = await asyncio.to_thread(Service.open, settings, metrics)
+        service.batcher.start()
+        service.history.start()
+        app.state.service = service
+        logger.info("serve.ready", env=settings.env, model_version=service.predictor.version)
+        try:
+            yield
+        finally:
+            await service.batcher.stop()
+            await service.history.stop()
+            service.store.close()
+            logger.info("serve.stopped")
+
+    app = FastAPI(
+        title=f"{settings.model.name} ({settings.env})",
+        description="Predictions, prediction history and feedback.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    app.add_exception_handler(StoreError, store_unavailable)
+    app.add_exception_handler(SQLAlchemyError, store_unavailable)
+    max_bytes = int(settings.serving.max_upload_mb * 1024 * 1024)
+    app.add_middleware(UploadLimitMiddleware, path=UPLOAD_PATH, max_bytes=max_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the service with uvicorn until interrupted (history is flushed on the way out).
+
+    Idle keep-alive connections stay open longer than a load balancer's usual idle timeout
+    (60 s), so the balancer never reuses a connection the server is closing.
+    """
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, timeout_keep_alive=75)

@@ -1,0 +1,162 @@
+"""The model behind the service: scores records, stored features and CSV files."""
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any, Literal
+
+import pandas as pd
+from pandera.errors import SchemaErrors
+
+from {{cookiecutter.package_name}} import data
+from {{cookiecutter.package_name}}.contracts import FEATURE_COLUMNS, ID_COLUMN, RawSchema
+from {{cookiecutter.package_name}}.model import Model
+from {{cookiecutter.package_name}}.pipelines.predict import score
+from {{cookiecutter.package_name}}.registry import ModelCard
+from {{cookiecutter.package_name}}.serving.schemas import RECORD_COLUMNS
+from {{cookiecutter.package_name}}.store import PredictionRow, Record, json_records, new_prediction_id
+
+OutputFormat = Literal["csv", "json"]
+# Numeric columns keep the raw contract's dtype even when a batch holds only nulls.
+NUMERIC_DTYPES = {
+    name: str(column.dtype)
+    for name, column in RawSchema.to_schema().columns.items()
+    if name in RECORD_COLUMNS and str(column.dtype).startswith(("int", "float"))
+}
+
+
+@dataclass(frozen=True)
+class Scored:
+    prediction: int
+    probability: float
+    features: Record
+
+
+class ContractViolationError(Exception):
+    """An uploaded file breaks a data contract; `failures` lists the rows and checks."""
+
+    def __init__(self, message: str, failures: list[Record]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+class Predictor:
+    def __init__(self, model: Model, card: ModelCard, threshold: float) -> None:
+        self.model = model
+        self.card = card
+        self.threshold = threshold
+        self.version = f"v{card.version}"
+
+    def _score_features(self, features: pd.DataFrame) -> list[Scored]:
+        probabilities = self.model.predict_proba(features)
+        records = json_records(features[list(FEATURE_COLUMNS)])
+        return [
+            Scored(int(probability >= self.threshold), float(probability), record)
+            for probability, record in zip(probabilities, records, strict=True)
+        ]
+
+    def score_records(self, records: list[Record]) -> list[Scored]:
+        """Score records already validated by the request model (one model call)."""
+        frame = pd.DataFrame.from_records(records, columns=RECORD_COLUMNS).astype(NUMERIC_DTYPES)
+        return self._score_features(data.add_features(data.apply_cleaning(frame)))
+
+    def score_features(self, features: list[Record]) -> list[Scored]:
+        """Score stored feature rows (from the online feature table)."""
+        return self._score_features(pd.DataFrame.from_records(features, columns=FEATURE_COLUMNS))
+
+    def score_csv(
+        self,
+        source: IO[bytes],
+        target: IO[bytes],
+        output_format: OutputFormat,
+        chunk_rows: int,
+        created_at: datetime,
+        log: Callable[[list[PredictionRow]], None],
+    ) -> int:
+        """Score a CSV chunk by chunk through every contract; write CSV or a JSON array.
+
+        Each chunk's predictions are passed to `log`. Returns the number of rows; raises
+        ContractViolationError (the output is then incomplete: discard it) if any chunk
+        fails, after checking the rest of the file so that every failing row is listed.
+        """
+        rows = 0
+        failures: list[Record] = []
+        if output_format == "json":
+            target.write(b"[")
+        for chunk in _read_chunks(source, chunk_rows):
+            try:
+                features = data.build_features(data.clean(data.validate_raw(chunk)))
+                scored = score(features, self.model, self.version, self.threshold)
+            except SchemaErrors as error:
+                failures.extend(_failures(error))
+            if failures:
+                continue
+            scored.insert(0, "prediction_id", [new_prediction_id() for _ in range(len(scored))])
+            _write(scored, target, output_format, first=rows == 0)
+            feature_records = json_records(features[list(FEATURE_COLUMNS)])
+            log(
+                [
+                    PredictionRow(
+                        id=record["prediction_id"],
+                        created_at=created_at,
+                        entity_id=record[ID_COLUMN],
+                        model_version=self.version,
+                        prediction=record["prediction"],
+                        probability=record["probability"],
+                        source="upload",
+                        features=feature_record,
+                    )
+                    for record, feature_record in zip(
+                        json_records(scored), feature_records, strict=True
+                    )
+                ]
+            )
+            rows += len(scored)
+        if failures:
+            raise ContractViolationError("the file breaks the data contract", failures[:100])
+        if output_format == "json":
+            target.write(b"]")
+        elif rows == 0:
+            target.write(",".join(["prediction_id", *_prediction_columns()]).encode() + b"\n")
+        return rows
+
+
+def _prediction_columns() -> list[str]:
+    return [ID_COLUMN, "prediction", "probability", "model_version"]
+
+
+def _read_chunks(source: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    try:
+        with pd.read_csv(source, chunksize=chunk_rows) as reader:
+            yield from reader
+    except pd.errors.EmptyDataError:
+        raise ContractViolationError("the file is empty (no header row)", []) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ContractViolationError(f"the file is not a readable CSV: {error}", []) from None
+
+
+def _write(
+    scored: pd.DataFrame, target: IO[bytes], output_format: OutputFormat, first: bool
+) -> None:
+    if output_format == "csv":
+        scored.to_csv(target, index=False, header=first)
+        return
+    body = ",".join(json.dumps(record) for record in json_records(scored))
+    target.write((body if first else f",{body}").encode())
+
+
+def _failures(error: SchemaErrors) -> list[dict[str, Any]]:
+    """The failing checks, one entry per failing value (row = data row, 0-based)."""
+    cases = error.failure_cases
+    failures = []
+    for case in json_records(cases[["column", "check", "index", "failure_case"]]):
+        failures.append(
+            {
+                "row": case["index"],
+                "column": case["column"],
+                "check": case["check"],
+                "value": case["failure_case"],
+            }
+        )
+    return failures

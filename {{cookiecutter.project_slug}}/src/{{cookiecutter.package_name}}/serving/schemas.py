@@ -1,0 +1,162 @@
+"""Request and response models, derived from the Pandera contracts.
+
+The contracts in `contracts.py` are the single source of truth: each request field
+takes its type, nullability and bounds from the raw contract and its allowed values
+from the clean contract, so a record the API accepts is one the pipelines accept.
+"""
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandera.pandas as pa
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from {{cookiecutter.package_name}}.contracts import (
+    TARGET_COLUMN,
+    CleanSchema,
+    PredictionsSchema,
+    RawSchema,
+)
+
+Source = Literal["online-features", "batch", "baseline"]
+
+
+def _python_type(dtype: object) -> type:
+    name = str(dtype)
+    if name.startswith("int"):
+        return int
+    if name.startswith("float"):
+        return float
+    return str
+
+
+def contract_field(column: pa.Column, *refinements: pa.Column) -> tuple[Any, Any]:
+    """A pydantic (annotation, Field) pair for a Pandera column and its later contracts."""
+    annotation: Any = _python_type(column.dtype)
+    constraints: dict[str, Any] = {}
+    allowed: tuple[object, ...] | None = None
+    for check in [check for source in (column, *refinements) for check in source.checks]:
+        statistics = check.statistics
+        if check.name == "greater_than_or_equal_to":
+            constraints["ge"] = max(statistics["min_value"], constraints.get("ge", float("-inf")))
+        elif check.name == "less_than_or_equal_to":
+            constraints["le"] = min(statistics["max_value"], constraints.get("le", float("inf")))
+        elif check.name == "str_length":
+            if statistics.get("min_value") is not None:
+                constraints["min_length"] = statistics["min_value"]
+            if statistics.get("max_value") is not None:
+                constraints["max_length"] = statistics["max_value"]
+        elif check.name == "isin":
+            allowed = tuple(statistics["allowed_values"])
+    if allowed is not None:
+        annotation = Literal[allowed]
+        constraints = {}
+    elif annotation is float:
+        constraints["allow_inf_nan"] = False
+    if column.nullable:
+        return annotation | None, Field(default=None, **constraints)
+    return annotation, Field(**constraints)
+
+
+def contract_fields(
+    schema: type[pa.DataFrameModel], *refinements: type[pa.DataFrameModel], exclude: tuple[str, ...]
+) -> dict[str, Any]:
+    columns = schema.to_schema().columns
+    later = [refinement.to_schema().columns for refinement in refinements]
+    return {
+        name: contract_field(column, *(other[name] for other in later if name in other))
+        for name, column in columns.items()
+        if name not in exclude
+    }
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictionBase(BaseModel):
+    prediction_id: str = Field(description="Quote it in POST /feedback.")
+
+
+if TYPE_CHECKING:
+    CustomerRecord = Record
+    Prediction = PredictionBase
+    EntityPrediction = PredictionBase
+else:
+    CustomerRecord = create_model(
+        "CustomerRecord",
+        __base__=Record,
+        __doc__="One customer, as the raw and clean contracts define it.",
+        **contract_fields(RawSchema, CleanSchema, exclude=(TARGET_COLUMN,)),
+    )
+    Prediction = create_model(
+        "Prediction",
+        __base__=PredictionBase,
+        **contract_fields(PredictionsSchema, exclude=()),
+    )
+    EntityPrediction = create_model(
+        "EntityPrediction",
+        __base__=Prediction,
+        source=(Source, Field(description="What answered: fresh features, batch or baseline.")),
+        as_of=(datetime | None, Field(default=None, description="Age of the answer's data.")),
+    )
+
+RECORD_COLUMNS = list(CustomerRecord.model_fields)
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class HistoryItem(BaseModel):
+    prediction_id: str
+    created_at: datetime
+    entity_id: str | None
+    model_version: str
+    prediction: int
+    probability: float
+    source: str
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryItem]
+    total: int = Field(description="Predictions matching the filters.")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page, if any.")
+
+
+class FeedbackBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: str = Field(min_length=1, max_length=32)
+    outcome: int
+
+
+if TYPE_CHECKING:
+    Feedback = FeedbackBase
+else:
+    Feedback = create_model(
+        "Feedback",
+        __base__=FeedbackBase,
+        outcome=contract_field(RawSchema.to_schema().columns[TARGET_COLUMN]),
+    )
+
+
+class FeedbackAccepted(BaseModel):
+    prediction_id: str
+    outcome: int
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    alias: str
+    metrics: dict[str, float]
+    trained_at: datetime
+    code_version: str
+
+
+class Status(BaseModel):
+    status: str
+    detail: dict[str, bool] = {}

@@ -1,0 +1,366 @@
+"""The prediction store: history, feedback, online features and latest batch predictions.
+
+One SQLAlchemy schema, created on start, on SQLite (embedded file, WAL journal) or
+PostgreSQL (the database is created on first use when the server allows it).
+
+Tables:
+    predictions         every prediction made (request, entity lookup, upload)
+    feedback            the true outcome of a prediction, when it becomes known
+    online_features     the latest features of each entity, written by batch scoring
+    batch_predictions   the latest batch prediction of each entity
+"""
+
+import math
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from {{cookiecutter.package_name}}.contracts import FEATURE_COLUMNS, ID_COLUMN
+
+metadata = sa.MetaData()
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("entity_id", sa.String(64), index=True),
+    sa.Column("model_version", sa.String(32), nullable=False, index=True),
+    sa.Column("prediction", sa.Integer, nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("features", sa.JSON),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("prediction_id", sa.String(32), sa.ForeignKey("predictions.id"), primary_key=True),
+    sa.Column("outcome", sa.Integer, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+online_features = sa.Table(
+    "online_features",
+    metadata,
+    sa.Column("entity_id", sa.String(64), primary_key=True),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+batch_predictions = sa.Table(
+    "batch_predictions",
+    metadata,
+    sa.Column("entity_id", sa.String(64), primary_key=True),
+    sa.Column("prediction", sa.Integer, nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+Record = dict[str, Any]
+
+
+class StoreError(Exception):
+    """The prediction store cannot be reached or used."""
+
+
+class UnknownPredictionError(StoreError):
+    """Feedback names a prediction id that was never logged."""
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One logged prediction."""
+
+    id: str
+    created_at: datetime
+    entity_id: str | None
+    model_version: str
+    prediction: int
+    probability: float
+    source: str
+    features: Record | None = None
+
+
+@dataclass(frozen=True)
+class OnlineFeatures:
+    entity_id: str
+    features: Record
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
+class BatchPrediction:
+    entity_id: str
+    prediction: int
+    probability: float
+    model_version: str
+    scored_at: datetime
+
+
+def new_prediction_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def json_records(frame: pd.DataFrame) -> list[Record]:
+    """Rows as JSON-ready dicts: numpy scalars become Python ones, NaN becomes None."""
+    records = [{str(key): value for key, value in row.items()} for row in frame.to_dict("records")]
+    for record in records:
+        for key, value in record.items():
+            if isinstance(value, float) and math.isnan(value):
+                record[key] = None
+            elif hasattr(value, "item"):
+                record[key] = value.item()
+    return records
+
+
+def ensure_database(url: sa.URL) -> None:
+    """Create the PostgreSQL database of `url` if it does not exist yet."""
+    if url.get_backend_name() != "postgresql" or not url.database:
+        return
+    server = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            exists = connection.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            ).scalar()
+            if not exists:
+                quoted = server.dialect.identifier_preparer.quote(url.database)
+                connection.execute(sa.text(f"CREATE DATABASE {quoted}"))
+    finally:
+        server.dispose()
+
+
+def _enable_wal(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_store_engine(url: str) -> Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed)
+        sa.event.listen(engine, "connect", _enable_wal)
+        return engine
+    ensure_database(parsed)
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+class Store:
+    """Reads and writes of the prediction store; safe to share between threads."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine = create_store_engine(url)
+            metadata.create_all(self.engine)
+        except (sa.exc.SQLAlchemyError, OSError) as error:
+            raise StoreError(f"prediction store {_redacted(url)} is unusable: {error}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
+
+    def _upsert(self, connection: Connection, table: sa.Table, rows: Sequence[Record]) -> None:
+        if not rows:
+            return
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table)
+        keys = {column.name for column in table.primary_key}
+        updates = {name: statement.excluded[name] for name in rows[0] if name not in keys}
+        connection.execute(
+            statement.on_conflict_do_update(index_elements=list(keys), set_=updates), list(rows)
+        )
+
+    # History -------------------------------------------------------------------------
+
+    def log_predictions(
+        self, rows: Sequence[PredictionRow], connection: Connection | None = None
+    ) -> None:
+        if not rows:
+            return
+        values = [asdict(row) for row in rows]
+        if connection is not None:
+            connection.execute(predictions.insert(), values)
+            return
+        with self.engine.begin() as own:
+            own.execute(predictions.insert(), values)
+
+    def history(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        entity_id: str | None = None,
+        model_version: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[PredictionRow], int]:
+        """Predictions newest first, and how many match the filters in total."""
+        conditions = []
+        if start is not None:
+            conditions.append(predictions.c.created_at >= start)
+        if end is not None:
+            conditions.append(predictions.c.created_at < end)
+        if entity_id is not None:
+            conditions.append(predictions.c.entity_id == entity_id)
+        if model_version is not None:
+            conditions.append(predictions.c.model_version == model_version)
+        query = (
+            sa.select(predictions)
+            .where(*conditions)
+            .order_by(predictions.c.created_at.desc(), predictions.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        count = sa.select(sa.func.count()).select_from(predictions).where(*conditions)
+        with self.engine.connect() as connection:
+            rows = [_prediction_row(row._mapping) for row in connection.execute(query)]
+            total = int(connection.execute(count).scalar_one())
+        return rows, total
+
+    def count_predictions(self) -> int:
+        with self.engine.connect() as connection:
+            query = sa.select(sa.func.count()).select_from(predictions)
+            return int(connection.execute(query).scalar_one())
+
+    # Feedback ------------------------------------------------------------------------
+
+    def add_feedback(self, prediction_id: str, outcome: int) -> None:
+        """Record (or correct) the true outcome of a logged prediction."""
+        with self.engine.begin() as connection:
+            known = connection.execute(
+                sa.select(predictions.c.id).where(predictions.c.id == prediction_id)
+            ).first()
+            if known is None:
+                raise UnknownPredictionError(f"no prediction with id {prediction_id!r}")
+            row = {"prediction_id": prediction_id, "outcome": outcome, "received_at": utc_now()}
+            self._upsert(connection, feedback, [row])
+
+    def labelled_predictions(self, since: datetime) -> pd.DataFrame:
+        """Predictions made since `since` that have feedback: prediction, probability, outcome."""
+        query = (
+            sa.select(
+                predictions.c.id,
+                predictions.c.model_version,
+                predictions.c.prediction,
+                predictions.c.probability,
+                feedback.c.outcome,
+            )
+            .join(feedback, feedback.c.prediction_id == predictions.c.id)
+            .where(predictions.c.created_at >= since)
+        )
+        with self.engine.connect() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+        columns = ["id", "model_version", "prediction", "probability", "outcome"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def recent_features(self, since: datetime) -> pd.DataFrame:
+        """Features seen since `since`: served requests plus the batch feature table."""
+        served = sa.select(predictions.c.features).where(
+            predictions.c.created_at >= since, predictions.c.features.is_not(None)
+        )
+        batch = sa.select(online_features.c.features).where(online_features.c.computed_at >= since)
+        with self.engine.connect() as connection:
+            records = [row[0] for row in connection.execute(served)]
+            records += [row[0] for row in connection.execute(batch)]
+        return pd.DataFrame(records, columns=list(FEATURE_COLUMNS))
+
+    # Online features and batch predictions ---------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction for a whole job: everything is written, or nothing."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    def write_batch(
+        self,
+        connection: Connection,
+        features: pd.DataFrame,
+        scored: pd.DataFrame,
+        at: datetime,
+    ) -> None:
+        """Upsert a chunk of batch output: each entity's features and prediction."""
+        feature_rows = [
+            {"entity_id": entity, "features": record, "computed_at": at}
+            for entity, record in zip(
+                features[ID_COLUMN], json_records(features[list(FEATURE_COLUMNS)]), strict=True
+            )
+        ]
+        prediction_rows = [
+            {
+                "entity_id": record[ID_COLUMN],
+                "prediction": record["prediction"],
+                "probability": record["probability"],
+                "model_version": record["model_version"],
+                "scored_at": at,
+            }
+            for record in json_records(scored)
+        ]
+        self._upsert(connection, online_features, feature_rows)
+        self._upsert(connection, batch_predictions, prediction_rows)
+
+    def online_features(self, entity_id: str) -> OnlineFeatures | None:
+        query = sa.select(online_features).where(online_features.c.entity_id == entity_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        return OnlineFeatures(
+            entity_id=row.entity_id, features=row.features, computed_at=as_utc(row.computed_at)
+        )
+
+    def batch_prediction(self, entity_id: str) -> BatchPrediction | None:
+        query = sa.select(batch_predictions).where(batch_predictions.c.entity_id == entity_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        return BatchPrediction(
+            entity_id=row.entity_id,
+            prediction=row.prediction,
+            probability=row.probability,
+            model_version=row.model_version,
+            scored_at=as_utc(row.scored_at),
+        )
+
+
+def _prediction_row(mapping: Any) -> PredictionRow:
+    values = dict(mapping)
+    values["created_at"] = as_utc(values["created_at"])
+    return PredictionRow(**values)
+
+
+def _redacted(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)

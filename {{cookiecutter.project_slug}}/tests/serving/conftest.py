@@ -1,0 +1,147 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from {{cookiecutter.package_name}} import io
+from {{cookiecutter.package_name}}.datagen import generate_customers
+from {{cookiecutter.package_name}}.pipelines.predict import predict
+from {{cookiecutter.package_name}}.pipelines.train import train
+from {{cookiecutter.package_name}}.serving.app import create_app
+from {{cookiecutter.package_name}}.settings import (
+    ENV_PREFIX,
+    DataSettings,
+    Settings,
+    StorageSettings,
+    StoreSettings,
+    load_settings,
+)
+from tests.conftest import PROJECT_ROOT, fresh_store_url
+
+SAMPLE = PROJECT_ROOT / "data" / "sample" / "customers.csv"
+
+
+def record(customers: pd.DataFrame, row: int = 0) -> dict[str, object]:
+    """One customer as a JSON request body (no label)."""
+    values = customers.drop(columns=["churned"]).iloc[row].to_dict()
+    return {str(key): (None if pd.isna(value) else value) for key, value in values.items()}
+
+
+@pytest.fixture(scope="session")
+def registry_uri() -> str:
+    """A registry with one trained model (alias "test"), shared by the serving tests."""
+    root = f"memory://serving-{uuid.uuid4().hex}"
+    train_uri = io.join(root, "customers.csv")
+    io.write_csv(train_uri, generate_customers(400, seed=7))
+    settings = Settings(
+        env="test",
+        data=DataSettings(train_uri=train_uri, predict_input_uri=train_uri, predictions_uri="-"),
+        storage=StorageSettings(registry_uri=io.join(root, "registry"), reports_uri=root),
+        store=StoreSettings(url="sqlite://"),
+    )
+    train(settings)
+    return settings.storage.registry_uri
+
+
+@pytest.fixture
+def trained_settings(memory_settings: Settings, registry_uri: str) -> Settings:
+    storage = memory_settings.storage.model_copy(update={"registry_uri": registry_uri})
+    return memory_settings.model_copy(update={"storage": storage})
+
+
+@pytest.fixture
+def client(trained_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(trained_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def scored_settings(trained_settings: Settings) -> Settings:
+    """A trained model and a batch run: online features and batch predictions in the store."""
+    predict(trained_settings)
+    return trained_settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """`{{cookiecutter.package_name}} serve` in a subprocess, on a real socket."""
+
+    def __init__(self, folder: Path, store_url: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.overrides = {
+            f"{ENV_PREFIX}STORAGE__REGISTRY_URI": str(folder / "registry"),
+            f"{ENV_PREFIX}STORAGE__REPORTS_URI": str(folder / "reports"),
+            f"{ENV_PREFIX}DATA__PREDICTIONS_URI": str(folder / "predictions.csv"),
+            f"{ENV_PREFIX}STORE__URL": store_url,
+            f"{ENV_PREFIX}LOGGING__LEVEL": "WARNING",
+            f"{ENV_PREFIX}MODEL__MAX_ITER": "40",
+        }
+        self.env = os.environ | self.overrides
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def settings(self) -> Settings:
+        """The settings the server process sees."""
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in self.overrides.items():
+                patch.setenv(key, value)
+            return load_settings("local", PROJECT_ROOT / "configs")
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "{{cookiecutter.package_name}}", "serve", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, env=self.env, cwd=PROJECT_ROOT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("server did not become ready within 60 s")
+
+    def stop(self) -> int:
+        """Stop like a container runtime would (SIGTERM) and return the exit code."""
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("server")
+    with fresh_store_url(folder) as store_url:
+        running = Server(folder, store_url)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(PROJECT_ROOT)
+            settings = running.settings()
+            train(settings)
+            predict(settings)
+        running.start()
+        try:
+            yield running
+        finally:
+            if running.process is not None and running.process.poll() is None:
+                running.stop()
+
+
+@pytest.fixture
+def sample() -> pd.DataFrame:
+    return io.read_csv(str(SAMPLE))

@@ -1,0 +1,253 @@
+"""The HTTP API through FastAPI's TestClient (the app's lifespan runs for each test)."""
+
+import io as stdlib_io
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from {{cookiecutter.package_name}}.serving.app import create_app
+from {{cookiecutter.package_name}}.settings import ServingSettings, Settings
+from {{cookiecutter.package_name}}.store import Store
+from tests.serving.conftest import record
+
+
+def test_health_ready_and_model(client: TestClient, trained_settings: Settings) -> None:
+    assert client.get("/health").json() == {"status": "ok", "detail": {}}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["detail"] == {"model": True, "store": True}
+    model = client.get("/model").json()
+    assert model["name"] == trained_settings.model.name
+    assert model["version"] == "v1"
+    assert model["alias"] == trained_settings.env
+    assert 0.5 < model["metrics"]["roc_auc"] <= 1
+
+
+def test_predict_one_record(client: TestClient, customers: pd.DataFrame) -> None:
+    response = client.post("/predict", json=record(customers))
+
+    assert response.status_code == 200
+    (prediction,) = response.json()["predictions"]
+    assert prediction["customer_id"] == customers.at[0, "customer_id"]
+    assert prediction["prediction"] in (0, 1)
+    assert 0 <= prediction["probability"] <= 1
+    assert prediction["model_version"] == "v1"
+    assert len(prediction["prediction_id"]) == 32
+
+
+def test_predict_a_list_keeps_the_order(client: TestClient, customers: pd.DataFrame) -> None:
+    body = [record(customers, row) for row in range(5)]
+
+    predictions = client.post("/predict", json=body).json()["predictions"]
+
+    assert [p["customer_id"] for p in predictions] == customers["customer_id"][:5].tolist()
+    assert len({p["prediction_id"] for p in predictions}) == 5
+
+
+def test_missing_values_are_accepted_where_the_contract_allows(
+    client: TestClient, customers: pd.DataFrame
+) -> None:
+    body = record(customers) | {"monthly_charges": None, "payment_method": None}
+    assert client.post("/predict", json=body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("tenure_months", -1), ("contract", "lifetime"), ("support_calls", "many")],
+)
+def test_bad_record_gets_422_naming_the_field(
+    client: TestClient, customers: pd.DataFrame, field: str, value: object
+) -> None:
+    response = client.post("/predict", json=record(customers) | {field: value})
+
+    assert response.status_code == 422
+    assert field in {error["loc"][-1] for error in response.json()["detail"]}
+
+
+def test_unknown_and_missing_fields_are_rejected(
+    client: TestClient, customers: pd.DataFrame
+) -> None:
+    body = record(customers)
+    del body["tenure_months"]
+    response = client.post("/predict", json=body | {"tenure": 3})
+    assert response.status_code == 422
+    fields = {error["loc"][-1] for error in response.json()["detail"]}
+    assert {"tenure_months", "tenure"} <= fields
+
+
+def test_too_many_records_get_413(trained_settings: Settings, customers: pd.DataFrame) -> None:
+    settings = trained_settings.model_copy(update={"serving": ServingSettings(max_records=3)})
+    with TestClient(create_app(settings)) as client:
+        body = [record(customers, row) for row in range(4)]
+        assert client.post("/predict", json=body).status_code == 413
+        assert client.post("/predict", json=[]).status_code == 422
+
+
+def _upload(client: TestClient, frame: pd.DataFrame, output: str = "csv") -> httpx.Response:
+    payload = frame.to_csv(index=False).encode()
+    response: httpx.Response = client.post(
+        f"/predict-batch?format={output}", files={"file": ("customers.csv", payload, "text/csv")}
+    )
+    return response
+
+
+def test_predict_batch_answers_csv(client: TestClient, customers: pd.DataFrame) -> None:
+    response = _upload(client, customers)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    scored = pd.read_csv(stdlib_io.StringIO(response.text))
+    assert scored["customer_id"].tolist() == customers["customer_id"].tolist()
+    assert list(scored.columns) == [
+        "prediction_id",
+        "customer_id",
+        "prediction",
+        "probability",
+        "model_version",
+    ]
+    assert response.headers["x-rows"] == str(len(customers))
+
+
+def test_predict_batch_answers_json(client: TestClient, customers: pd.DataFrame) -> None:
+    response = _upload(client, customers.head(30), output="json")
+
+    assert response.status_code == 200
+    scored = json.loads(response.text)
+    assert [row["customer_id"] for row in scored] == customers["customer_id"][:30].tolist()
+
+
+def test_predict_batch_reports_contract_violations(
+    client: TestClient, customers: pd.DataFrame, trained_settings: Settings
+) -> None:
+    broken = customers.copy()
+    broken.loc[5, "tenure_months"] = -3
+    broken.loc[300, "support_calls"] = -1
+
+    response = _upload(client, broken)
+
+    assert response.status_code == 422
+    failures = response.json()["failures"]
+    assert {(f["row"], f["column"], f["value"]) for f in failures} == {
+        (5, "tenure_months", -3),
+        (300, "support_calls", -1),
+    }
+    assert all(f["check"] == "greater_than_or_equal_to(0)" for f in failures)
+    assert Store(trained_settings.store.url).count_predictions() == 0
+
+
+def test_predict_batch_rejects_a_file_that_is_not_csv(client: TestClient) -> None:
+    response = client.post("/predict-batch", files={"file": ("x.csv", b"", "text/csv")})
+    assert response.status_code == 422
+    assert "empty" in response.json()["detail"]
+
+
+def test_predict_batch_enforces_the_size_limit(
+    trained_settings: Settings, customers: pd.DataFrame
+) -> None:
+    settings = trained_settings.model_copy(update={"serving": ServingSettings(max_upload_mb=0.01)})
+    with TestClient(create_app(settings)) as client:
+        response = _upload(client, customers)
+        assert response.status_code == 413
+        assert "max_upload_mb" in response.json()["detail"]
+        assert _upload(client, customers.head(20)).status_code == 200
+
+
+def test_entity_prediction_uses_fresh_online_features(
+    scored_settings: Settings, customers: pd.DataFrame
+) -> None:
+    entity = str(customers.at[3, "customer_id"])
+    with TestClient(create_app(scored_settings)) as client:
+        served = client.get(f"/predict/{entity}").json()
+        direct = client.post("/predict", json=record(customers, 3)).json()["predictions"][0]
+
+    assert served["source"] == "online-features"
+    assert served["customer_id"] == entity
+    assert served["probability"] == pytest.approx(direct["probability"])
+
+
+def test_entity_prediction_falls_back_to_batch_then_baseline(
+    scored_settings: Settings, customers: pd.DataFrame
+) -> None:
+    entity = str(customers.at[3, "customer_id"])
+    batch = Store(scored_settings.store.url).batch_prediction(entity)
+    assert batch is not None
+    stale = ServingSettings(feature_max_age_hours=1e-9, baseline_probability=0.25)
+    with TestClient(create_app(scored_settings.model_copy(update={"serving": stale}))) as client:
+        from_batch = client.get(f"/predict/{entity}").json()
+        unknown = client.get("/predict/NO-SUCH-CUSTOMER").json()
+
+    assert from_batch["source"] == "batch"
+    assert from_batch["probability"] == pytest.approx(batch.probability)
+    assert from_batch["model_version"] == "v1"
+    assert unknown["source"] == "baseline"
+    assert unknown["probability"] == 0.25
+    assert unknown["prediction"] == 0
+    assert unknown["as_of"] is None
+
+
+def test_history_filters_and_pages(client: TestClient, customers: pd.DataFrame) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    client.post("/predict", json=[record(customers, row) for row in range(7)])
+    client.get(f"/predict/{customers.at[0, 'customer_id']!s}")
+
+    everything = client.get("/history").json()
+    assert everything["total"] == 8
+    first = client.get("/history", params={"limit": 5}).json()
+    second = client.get("/history", params={"limit": 5, "offset": 5}).json()
+    assert first["next_offset"] == 5
+    assert second["next_offset"] is None
+    ids = [item["prediction_id"] for item in first["items"] + second["items"]]
+    assert len(set(ids)) == 8
+
+    entity = str(customers.at[0, "customer_id"])
+    assert client.get("/history", params={"entity_id": entity}).json()["total"] == 2
+    assert client.get("/history", params={"model_version": "v1"}).json()["total"] == 7
+    assert client.get("/history", params={"start": before.isoformat()}).json()["total"] == 8
+    assert client.get("/history", params={"end": before.isoformat()}).json()["total"] == 0
+
+
+def test_feedback_for_a_prediction(client: TestClient, customers: pd.DataFrame) -> None:
+    prediction_id = client.post("/predict", json=record(customers)).json()["predictions"][0][
+        "prediction_id"
+    ]
+
+    accepted = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 1})
+    unknown = client.post("/feedback", json={"prediction_id": "0" * 32, "outcome": 1})
+    invalid = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 2})
+
+    assert accepted.status_code == 200
+    assert accepted.json() == {"prediction_id": prediction_id, "outcome": 1}
+    assert unknown.status_code == 404
+    assert invalid.status_code == 422
+    assert invalid.json()["detail"][0]["loc"][-1] == "outcome"
+
+
+def test_metrics_count_requests_and_predictions(
+    client: TestClient, customers: pd.DataFrame
+) -> None:
+    client.post("/predict", json=[record(customers, row) for row in range(4)])
+
+    text = client.get("/metrics").text
+
+    assert 'http_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
+    assert "http_request_duration_seconds_bucket" in text
+    served = [line for line in text.splitlines() if line.startswith("predictions_total{")]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in served) == 4
+    assert 'model_info{name="churn-classifier",version="v1"} 1.0' in text
+
+
+def test_history_is_flushed_on_shutdown(
+    trained_settings: Settings, customers: pd.DataFrame
+) -> None:
+    slow = trained_settings.model_copy(
+        update={"store": trained_settings.store.model_copy(update={"flush_interval_seconds": 60})}
+    )
+    with TestClient(create_app(slow)) as client:
+        for row in range(10):
+            client.post("/predict", json=record(customers, row))
+
+    assert Store(trained_settings.store.url).count_predictions() == 10

@@ -1,0 +1,128 @@
+"""The prediction store on the backend configs/local.yaml names (a fresh one per test)."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from {{cookiecutter.package_name}}.contracts import FEATURE_COLUMNS
+from {{cookiecutter.package_name}}.store import (
+    PredictionRow,
+    Store,
+    StoreError,
+    UnknownPredictionError,
+    new_prediction_id,
+)
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def row(
+    minutes: int, entity: str = "C1", version: str = "v1", prediction: int = 1
+) -> PredictionRow:
+    return PredictionRow(
+        id=new_prediction_id(),
+        created_at=T0 + timedelta(minutes=minutes),
+        entity_id=entity,
+        model_version=version,
+        prediction=prediction,
+        probability=0.8 if prediction else 0.2,
+        source="request",
+        features={"tenure_months": minutes, "contract": None},
+    )
+
+
+@pytest.fixture
+def store(store_url: str) -> Store:
+    return Store(store_url)
+
+
+def test_history_is_newest_first_filtered_and_paged(store: Store) -> None:
+    rows = [row(0), row(1, "C2"), row(2, version="v2"), row(3)]
+    store.log_predictions(rows)
+
+    page, total = store.history(limit=2)
+    assert total == 4
+    assert [item.id for item in page] == [rows[3].id, rows[2].id]
+    assert store.history(limit=2, offset=2)[0] == [rows[1], rows[0]]
+    assert store.history(entity_id="C2")[1] == 1
+    assert store.history(model_version="v2")[0] == [rows[2]]
+    window = store.history(start=T0 + timedelta(minutes=1), end=T0 + timedelta(minutes=3))[0]
+    assert [item.id for item in window] == [rows[2].id, rows[1].id]
+
+
+def test_feedback_needs_a_known_prediction_and_can_be_corrected(store: Store) -> None:
+    logged = row(0, prediction=1)
+    store.log_predictions([logged])
+
+    with pytest.raises(UnknownPredictionError, match="no prediction with id"):
+        store.add_feedback("f" * 32, 1)
+    store.add_feedback(logged.id, 0)
+    store.add_feedback(logged.id, 1)
+
+    labelled = store.labelled_predictions(since=T0 - timedelta(days=1))
+    assert labelled[["id", "prediction", "outcome"]].values.tolist() == [[logged.id, 1, 1]]
+
+
+def test_batch_output_is_upserted_per_entity(store: Store) -> None:
+    features = pd.DataFrame({"customer_id": ["A", "B"], "tenure_months": [1, 2]}).reindex(
+        columns=["customer_id", *_feature_columns()]
+    )
+    scored = pd.DataFrame(
+        {
+            "customer_id": ["A", "B"],
+            "prediction": [1, 0],
+            "probability": [0.9, 0.1],
+            "model_version": ["v1", "v1"],
+        }
+    )
+    with store.transaction() as connection:
+        store.write_batch(connection, features, scored, T0)
+    later = T0 + timedelta(hours=1)
+    with store.transaction() as connection:
+        update = scored.head(1).assign(model_version="v2")
+        store.write_batch(connection, features.head(1), update, later)
+
+    stored = store.online_features("A")
+    assert stored is not None
+    assert stored.computed_at == T0 + timedelta(hours=1)
+    assert stored.features["tenure_months"] == 1
+    assert stored.features["monthly_charges"] is None
+    batch_a, batch_b = store.batch_prediction("A"), store.batch_prediction("B")
+    assert batch_a is not None
+    assert batch_b is not None
+    assert (batch_a.model_version, batch_b.model_version) == ("v2", "v1")
+    assert store.online_features("nobody") is None
+    assert len(store.recent_features(since=T0)) == 2
+
+
+def test_a_failed_job_writes_nothing(store: Store) -> None:
+    def job() -> None:
+        with store.transaction() as connection:
+            store.log_predictions([row(0)], connection)
+            raise RuntimeError("the job failed half way")
+
+    with pytest.raises(RuntimeError):
+        job()
+    assert store.count_predictions() == 0
+
+
+def test_unusable_store_is_reported_with_its_url(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(StoreError, match=r"prediction store sqlite:///.*a-file/store\.db"):
+        Store(f"sqlite:///{tmp_path / 'a-file' / 'store.db'}")
+
+
+def test_sqlite_runs_in_wal_mode(store_url: str) -> None:
+    store = Store(store_url)
+    if store.engine.dialect.name != "sqlite":
+        assert store.ping()
+        return
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def _feature_columns() -> list[str]:
+    return list(FEATURE_COLUMNS)
