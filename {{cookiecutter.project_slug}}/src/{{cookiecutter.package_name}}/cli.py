@@ -1,4 +1,4 @@
-"""Command line: `{{ cookiecutter.package_name }} train|predict|monitor|{% if cookiecutter.serving == "fastapi" %}serve|{% endif %}generate`."""
+"""The command line: train, predict, monitor, {% if cookiecutter.serving == "fastapi" %}serve, {% endif %}generate."""
 
 import argparse
 import sys
@@ -7,20 +7,20 @@ from enum import IntEnum
 
 from pandera.errors import SchemaErrors
 
-from {{cookiecutter.package_name}} import io
-from {{cookiecutter.package_name}}.contracts import describe_violation
-from {{cookiecutter.package_name}}.datagen import generate_customers
-from {{cookiecutter.package_name}}.logs import configure_logging, get_logger
-from {{cookiecutter.package_name}}.model import UntrustedModelError
-from {{cookiecutter.package_name}}.pipelines.monitor import RetrainNeededError, monitor
-from {{cookiecutter.package_name}}.pipelines.predict import predict
-from {{cookiecutter.package_name}}.pipelines.train import MetricGateError, train
-from {{cookiecutter.package_name}}.registry import {% if cookiecutter.serving == "fastapi" %}Registry, {% endif %}RegistryError
+from . import io
+from .contracts import describe_violation
+from .datagen import generate_customers
+from .logs import configure_logging, get_logger
+from .model import UntrustedModelError
+from .pipelines.monitor import RetrainNeededError, monitor
+from .pipelines.predict import predict
+from .pipelines.train import MetricGateError, train
+from .registry import {% if cookiecutter.serving == "fastapi" %}Registry, {% endif %}RegistryError
 {%- if cookiecutter.serving == "fastapi" %}
-from {{cookiecutter.package_name}}.serving.app import serve
+from .serving.app import serve
 {%- endif %}
-from {{cookiecutter.package_name}}.settings import Settings, SettingsError, load_settings
-from {{cookiecutter.package_name}}.store import StoreError
+from .settings import Settings, SettingsError, load_settings
+from .store import StoreError
 
 logger = get_logger(__name__)
 

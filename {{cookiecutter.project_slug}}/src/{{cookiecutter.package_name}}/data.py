@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from {{cookiecutter.package_name}} import io
-from {{cookiecutter.package_name}}.contracts import (
+from . import io
+from .contracts import (
     CATEGORICAL_FEATURES,
     ID_COLUMN,
     TARGET_COLUMN,
@@ -16,7 +16,7 @@ from {{cookiecutter.package_name}}.contracts import (
     FeaturesSchema,
     RawSchema,
 )
-from {{cookiecutter.package_name}}.decorators import log_call, log_time
+from .decorators import log_call, log_time
 
 raw_contract = RawSchema.to_schema()
 clean_contract = CleanSchema.to_schema()

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from {{cookiecutter.package_name}}.contracts import CONTRACT_TYPES, INTERNET_SERVICES, PAYMENT_METHODS
+from .contracts import CONTRACT_TYPES, INTERNET_SERVICES, PAYMENT_METHODS
 
 
 def generate_customers(rows: int, seed: int = 0, with_label: bool = True) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from typing import ParamSpec, TypeVar
 
 import pandas as pd
 
-from {{cookiecutter.package_name}}.logs import get_logger
+from .logs import get_logger
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -17,8 +17,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from {{cookiecutter.package_name}}.contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
-from {{cookiecutter.package_name}}.settings import ModelSettings
+from .contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
+from .settings import ModelSettings
 
 TRUSTED_TYPES = (
     "numpy.dtype",

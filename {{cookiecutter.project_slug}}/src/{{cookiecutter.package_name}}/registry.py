@@ -16,8 +16,8 @@ from importlib import metadata
 
 from pydantic import BaseModel
 
-from {{cookiecutter.package_name}} import io
-from {{cookiecutter.package_name}}.model import GradientBoostingModel, Model
+from . import io
+from .model import GradientBoostingModel, Model
 
 
 class RegistryError(Exception):

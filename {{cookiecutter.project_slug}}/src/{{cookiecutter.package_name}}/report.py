@@ -25,7 +25,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from {{cookiecutter.package_name}}.model import Model
+from .model import Model
 
 
 def evaluate(

@@ -1,7 +1,7 @@
 """Typed settings: configs/<env>.yaml, overridden by environment variables.
 
-Environment variables use the prefix `{{ cookiecutter.package_name | upper }}_` and `__` between
-nested keys, e.g. `{{ cookiecutter.package_name | upper }}_TRAINING__MIN_ROC_AUC=0.8`.
+Environment variable names are the prefix below plus the key path joined by `__`, e.g.
+    {{ cookiecutter.package_name | upper }}_TRAINING__MIN_ROC_AUC=0.8
 """
 
 import os

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from {{cookiecutter.package_name}}.contracts import FEATURE_COLUMNS, ID_COLUMN
+from .contracts import FEATURE_COLUMNS, ID_COLUMN
 
 metadata = sa.MetaData()
 

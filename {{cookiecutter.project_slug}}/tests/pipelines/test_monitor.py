@@ -11,7 +11,13 @@ from {{cookiecutter.package_name}}.data import add_features, apply_cleaning
 from {{cookiecutter.package_name}}.datagen import generate_customers
 from {{cookiecutter.package_name}}.pipelines.monitor import monitor, population_stability_index
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, Settings
-from {{cookiecutter.package_name}}.store import PredictionRow, Store, json_records, new_prediction_id, utc_now
+from {{cookiecutter.package_name}}.store import (
+    PredictionRow,
+    Store,
+    json_records,
+    new_prediction_id,
+    utc_now,
+)
 
 
 def log_served(store_url: str, customers: pd.DataFrame, outcome_of: list[int] | None) -> None:

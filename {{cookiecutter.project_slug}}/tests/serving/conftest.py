@@ -79,7 +79,7 @@ def free_port() -> int:
 
 
 class Server:
-    """`{{cookiecutter.package_name}} serve` in a subprocess, on a real socket."""
+    """The `serve` command in a subprocess, on a real socket."""
 
     def __init__(self, folder: Path, store_url: str) -> None:
         self.port = free_port()
@@ -103,7 +103,14 @@ class Server:
             return load_settings("local", PROJECT_ROOT / "configs")
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "{{cookiecutter.package_name}}", "serve", "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "{{ cookiecutter.package_name }}",
+            "serve",
+            "--port",
+            str(self.port),
+        ]
         self.process = subprocess.Popen(command, env=self.env, cwd=PROJECT_ROOT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

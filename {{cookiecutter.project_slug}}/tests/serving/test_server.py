@@ -1,4 +1,4 @@
-"""The service as deployed: `{{cookiecutter.package_name}} serve` in a subprocess, over a real socket.
+"""The service as deployed: the `serve` command in a subprocess, over a real socket.
 
 The tests share one server and run in file order; the last one shuts it down.
 """

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from {{cookiecutter.package_name}} import data, io
-from {{cookiecutter.package_name}}.contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS
-from {{cookiecutter.package_name}}.decorators import log_time
-from {{cookiecutter.package_name}}.logs import get_logger
-from {{cookiecutter.package_name}}.settings import Settings
-from {{cookiecutter.package_name}}.store import Store, utc_now
+from .. import data, io
+from ..contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS
+from ..decorators import log_time
+from ..logs import get_logger
+from ..settings import Settings
+from ..store import Store, utc_now
 
 logger = get_logger(__name__)
 

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import pandas as pd
 import pandera.pandas as pa
 
-from {{cookiecutter.package_name}} import data, io
-from {{cookiecutter.package_name}}.contracts import ID_COLUMN, PredictionsSchema
-from {{cookiecutter.package_name}}.decorators import log_time
-from {{cookiecutter.package_name}}.logs import get_logger
-from {{cookiecutter.package_name}}.model import Model
-from {{cookiecutter.package_name}}.registry import Registry
-from {{cookiecutter.package_name}}.settings import Settings
-from {{cookiecutter.package_name}}.store import Store, utc_now
+from .. import data, io
+from ..contracts import ID_COLUMN, PredictionsSchema
+from ..decorators import log_time
+from ..logs import get_logger
+from ..model import Model
+from ..registry import Registry
+from ..settings import Settings
+from ..store import Store, utc_now
 
 logger = get_logger(__name__)
 

@@ -4,13 +4,13 @@ from dataclasses import dataclass
 
 from sklearn.model_selection import train_test_split
 
-from {{cookiecutter.package_name}} import data, io
-from {{cookiecutter.package_name}}.decorators import log_time
-from {{cookiecutter.package_name}}.logs import get_logger
-from {{cookiecutter.package_name}}.model import GradientBoostingModel
-from {{cookiecutter.package_name}}.registry import ModelCard, Registry
-from {{cookiecutter.package_name}}.report import evaluate, feature_importance, render_report
-from {{cookiecutter.package_name}}.settings import Settings
+from .. import data, io
+from ..decorators import log_time
+from ..logs import get_logger
+from ..model import GradientBoostingModel
+from ..registry import ModelCard, Registry
+from ..report import evaluate, feature_importance, render_report
+from ..settings import Settings
 
 logger = get_logger(__name__)
 

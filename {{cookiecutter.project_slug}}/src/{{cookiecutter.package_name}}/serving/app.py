@@ -8,6 +8,7 @@ stops. Single records are micro-batched; history is written in the background.
 import asyncio
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.background import BackgroundTask
+from threadpoolctl import threadpool_limits
 
 from {{cookiecutter.package_name}}.contracts import ID_COLUMN
 from {{cookiecutter.package_name}}.logs import get_logger
@@ -63,11 +65,21 @@ UPLOAD_PATH = "/predict-batch"
 SPOOL_BYTES = 8 * 1024 * 1024
 
 
+def single_threaded_native_code() -> None:
+    """Keep OpenMP/BLAS in the model thread to one thread.
+
+    Micro-batches are small: parallel kernels gain little on them, and their idle
+    worker threads spin on the cores the event loop needs to answer requests.
+    """
+    threadpool_limits(limits=1)
+
+
 @dataclass
 class Service:
     settings: Settings
     predictor: Predictor
     store: Store
+    model_thread: ThreadPoolExecutor
     batcher: MicroBatcher[Record, Scored]
     history: HistoryWriter
     metrics: Metrics
@@ -79,14 +91,19 @@ class Service:
         predictor = Predictor(model, card, settings.model.threshold)
         store = Store(settings.store.url)
         metrics.model.info({"name": card.name, "version": predictor.version})
+        model_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="model", initializer=single_threaded_native_code
+        )
         return cls(
             settings=settings,
             predictor=predictor,
             store=store,
+            model_thread=model_thread,
             batcher=MicroBatcher(
                 predictor.score_records,
                 max_batch_size=settings.serving.max_batch_size,
                 max_wait=settings.serving.max_wait_ms / 1000,
+                executor=model_thread,
             ),
             history=HistoryWriter(
                 store, settings.store.flush_interval_seconds, settings.store.flush_rows
@@ -114,12 +131,15 @@ async def health() -> Status:
     return Status(status="ok")
 
 
-@router.get("/ready", tags=["operations"], responses={503: {"model": Status}})
+@router.get(
+    "/ready", tags=["operations"], response_model=Status, responses={503: {"model": Status}}
+)
 async def ready(service: ServiceDependency) -> JSONResponse:
     """The model is loaded and the prediction store answers."""
     store_ok = await asyncio.to_thread(service.store.ping)
-    status = Status(status="ready" if store_ok else "unavailable", detail={"model": True})
-    status.detail["store"] = store_ok
+    status = Status(
+        status="ready" if store_ok else "unavailable", detail={"model": True, "store": store_ok}
+    )
     return JSONResponse(status.model_dump(), status_code=200 if store_ok else 503)
 
 
@@ -241,7 +261,10 @@ async def predict_entity(entity_id: str, service: ServiceDependency) -> EntityPr
     stored = await asyncio.to_thread(service.store.online_features, entity_id)
     max_age = timedelta(hours=settings.feature_max_age_hours)
     if stored is not None and now - stored.computed_at <= max_age:
-        (result,) = await asyncio.to_thread(service.predictor.score_features, [stored.features])
+        loop = asyncio.get_running_loop()
+        (result,) = await loop.run_in_executor(
+            service.model_thread, service.predictor.score_features, [stored.features]
+        )
         prediction, probability = result.prediction, result.probability
         version, source, as_of = service.predictor.version, "online-features", stored.computed_at
     elif (batch := await asyncio.to_thread(service.store.batch_prediction, entity_id)) is not None:
@@ -354,6 +377,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await service.batcher.stop()
             await service.history.stop()
+            service.model_thread.shutdown()
             service.store.close()
             logger.info("serve.stopped")
 

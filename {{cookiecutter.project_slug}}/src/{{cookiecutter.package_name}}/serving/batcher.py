@@ -2,7 +2,7 @@
 
 Callers `submit` their records and await the result. A single worker task takes
 whatever is queued, waits up to `max_wait` for more (never past `max_batch_size`
-records), runs the batch function once in a thread and hands each caller its
+records), runs the batch function once in a worker thread (`executor`) and hands each caller its
 share. While the model runs, new requests queue up and form the next batch, so
 under load batches grow by themselves and the model is called far less often
 than once per request.
@@ -10,6 +10,7 @@ than once per request.
 
 import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -37,8 +38,10 @@ class MicroBatcher(Generic[T, R]):
         function: Callable[[list[T]], list[R]],
         max_batch_size: int = 64,
         max_wait: float = 0.002,
+        executor: Executor | None = None,
     ) -> None:
         self.function = function
+        self.executor = executor
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait
         self.batches = 0
@@ -88,7 +91,8 @@ class MicroBatcher(Generic[T, R]):
     async def _process(self, jobs: list[_Job[T, R]]) -> None:
         items = [item for job in jobs for item in job.items]
         try:
-            results = await asyncio.to_thread(self.function, items)
+            loop = asyncio.get_running_loop()
+            results = await loop.run_in_executor(self.executor, self.function, items)
         except Exception as error:
             logger.exception("batch.failed", size=len(items))
             for job in jobs:

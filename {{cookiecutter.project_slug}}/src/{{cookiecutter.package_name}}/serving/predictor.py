@@ -15,7 +15,12 @@ from {{cookiecutter.package_name}}.model import Model
 from {{cookiecutter.package_name}}.pipelines.predict import score
 from {{cookiecutter.package_name}}.registry import ModelCard
 from {{cookiecutter.package_name}}.serving.schemas import RECORD_COLUMNS
-from {{cookiecutter.package_name}}.store import PredictionRow, Record, json_records, new_prediction_id
+from {{cookiecutter.package_name}}.store import (
+    PredictionRow,
+    Record,
+    json_records,
+    new_prediction_id,
+)
 
 OutputFormat = Literal["csv", "json"]
 # Numeric columns keep the raw contract's dtype even when a batch holds only nulls.
