@@ -11,7 +11,8 @@ endif
 DEMO_DIR := build/demo
 # Folder of the default project: the slug of cookiecutter.json's default project_name.
 DEMO_SLUG := customer-churn
-PYTEST_ARGS ?=
+# Two workers: the deep layer spends most of its time waiting on subprocesses.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: help ensure-uv sync demo test test-fast test-deep docs lint format clean
 

@@ -25,8 +25,12 @@ from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.registry import Registry
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, load_settings
 
-# Benchmarks keep their models and reports in a temporary folder, not artifacts/local.
-STORAGE_VARIABLES = {"registry": "STORAGE__REGISTRY_URI", "reports": "STORAGE__REPORTS_URI"}
+
+def isolate_outputs(workdir: Path) -> None:
+    """Keep the benchmark's models, reports and store in `workdir`, not artifacts/local."""
+    os.environ[f"{ENV_PREFIX}STORAGE__REGISTRY_URI"] = str(workdir / "registry")
+    os.environ[f"{ENV_PREFIX}STORAGE__REPORTS_URI"] = str(workdir / "reports")
+    os.environ[f"{ENV_PREFIX}STORE__URL"] = f"sqlite:///{workdir / 'store.db'}"
 
 
 def measure(workdir: Path, rows: int, mode: str) -> dict[str, float]:
@@ -65,8 +69,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        for folder, variable in STORAGE_VARIABLES.items():
-            os.environ[f"{ENV_PREFIX}{variable}"] = str(workdir / folder)
+        isolate_outputs(workdir)
         train(load_settings("local"))
         print(
             f"{'rows':>9}  {'job rows/s':>11}  {'raw predict rows/s':>18}  {'ratio':>6}  "

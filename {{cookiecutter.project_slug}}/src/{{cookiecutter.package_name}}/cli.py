@@ -94,6 +94,26 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
 {%- endif %}
 
 
+# What each failure means for the caller (a scheduler acts on the exit code).
+FAILURES: tuple[tuple[type[Exception], ExitCode], ...] = (
+    (SettingsError, ExitCode.SETTINGS),
+    (SchemaErrors, ExitCode.CONTRACT),
+    (MetricGateError, ExitCode.METRIC_GATE),
+    (RegistryError, ExitCode.REGISTRY),
+    (UntrustedModelError, ExitCode.REGISTRY),
+    (RetrainNeededError, ExitCode.RETRAIN_NEEDED),
+    (StoreError, ExitCode.STORE),
+)
+
+
+def explain(error: Exception) -> str:
+    if isinstance(error, SchemaErrors):
+        return f"data contract violated\n{describe_violation(error)}"
+    if isinstance(error, RetrainNeededError):
+        return f"retrain needed: {error}"
+    return str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = None
@@ -104,27 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             configure_logging("INFO", "console")
         run(args, settings)
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.SETTINGS
-    except SchemaErrors as error:
-        logger.error("contract.violation", command=args.command)
-        print(f"error: data contract violated\n{describe_violation(error)}", file=sys.stderr)
-        return ExitCode.CONTRACT
-    except MetricGateError as error:
-        logger.error("train.rejected", reason=str(error))
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.METRIC_GATE
-    except (RegistryError, UntrustedModelError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.REGISTRY
-    except RetrainNeededError as error:
-        logger.warning("monitor.retrain_needed", reasons=str(error))
-        print(f"retrain needed: {error}", file=sys.stderr)
-        return ExitCode.RETRAIN_NEEDED
-    except StoreError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return ExitCode.STORE
+    except Exception as error:
+        code = next((code for kind, code in FAILURES if isinstance(error, kind)), None)
+        if code is None:
+            raise
+        failure = type(error).__name__
+        logger.error("command.failed", command=args.command, exit_code=int(code), error=failure)
+        print(f"error: {explain(error)}", file=sys.stderr)
+        return code
     return ExitCode.OK
 
 

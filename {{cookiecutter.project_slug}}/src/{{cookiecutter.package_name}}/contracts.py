@@ -15,6 +15,8 @@ PAYMENT_METHODS = ("bank-transfer", "credit-card", "electronic-check", "mailed-c
 INTERNET_SERVICES = ("dsl", "fiber", "none")
 
 ID_COLUMN = "customer_id"
+# Letters, digits, "_", "." and "-": ids travel through URLs, CSV files and databases.
+ENTITY_ID_PATTERN = r"^[\w.-]{1,64}$"
 TARGET_COLUMN = "churned"
 NUMERIC_FEATURES = (
     "tenure_months",
@@ -30,7 +32,7 @@ FEATURE_COLUMNS = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 class RawSchema(pa.DataFrameModel):
     """Customer records as they arrive: types and ranges, before any cleaning."""
 
-    customer_id: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": 64})
+    customer_id: Series[str] = pa.Field(str_matches=ENTITY_ID_PATTERN)
     tenure_months: Series[int] = pa.Field(ge=0, le=1200)
     monthly_charges: Series[float] = pa.Field(ge=0, le=10_000, nullable=True)
     total_charges: Series[float] = pa.Field(ge=0, nullable=True)

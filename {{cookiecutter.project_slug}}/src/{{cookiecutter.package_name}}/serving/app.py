@@ -15,27 +15,48 @@ from datetime import datetime, timedelta
 from typing import IO, Annotated, cast
 
 import uvicorn
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, UploadFile
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    UploadFile,
+)
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.background import BackgroundTask
 from threadpoolctl import threadpool_limits
 
-from {{cookiecutter.package_name}}.contracts import ID_COLUMN
-from {{cookiecutter.package_name}}.logs import get_logger
-from {{cookiecutter.package_name}}.registry import Registry
-from {{cookiecutter.package_name}}.serving.batcher import MicroBatcher
-from {{cookiecutter.package_name}}.serving.history import HistoryWriter
-from {{cookiecutter.package_name}}.serving.limits import UploadLimitMiddleware
-from {{cookiecutter.package_name}}.serving.metrics import Metrics, MetricsMiddleware
-from {{cookiecutter.package_name}}.serving.predictor import (
+from ..contracts import ENTITY_ID_PATTERN, ID_COLUMN
+from ..logs import get_logger
+from ..registry import Registry
+from ..settings import Settings
+from ..store import (
+    PredictionRow,
+    Record,
+    Store,
+    StoreError,
+    UnknownPredictionError,
+    as_utc,
+    new_prediction_id,
+    utc_now,
+)
+from .batcher import MicroBatcher
+from .history import HistoryWriter
+from .limits import UploadLimitMiddleware
+from .metrics import Metrics, MetricsMiddleware
+from .predictor import (
     ContractViolationError,
     OutputFormat,
     Predictor,
     Scored,
 )
-from {{cookiecutter.package_name}}.serving.schemas import (
+from .schemas import (
     CustomerRecord,
     EntityPrediction,
     Feedback,
@@ -46,17 +67,6 @@ from {{cookiecutter.package_name}}.serving.schemas import (
     Prediction,
     PredictResponse,
     Status,
-)
-from {{cookiecutter.package_name}}.settings import Settings
-from {{cookiecutter.package_name}}.store import (
-    PredictionRow,
-    Record,
-    Store,
-    StoreError,
-    UnknownPredictionError,
-    as_utc,
-    new_prediction_id,
-    utc_now,
 )
 
 logger = get_logger(__name__)
@@ -254,7 +264,9 @@ async def predict_batch(
 
 
 @router.get("/predict/{entity_id}", tags=["predictions"])
-async def predict_entity(entity_id: str, service: ServiceDependency) -> EntityPrediction:
+async def predict_entity(
+    entity_id: Annotated[str, Path(pattern=ENTITY_ID_PATTERN)], service: ServiceDependency
+) -> EntityPrediction:
     """Predict for a known customer by id: fresh online features, else batch, else baseline."""
     settings = service.settings.serving
     now = utc_now()
@@ -300,8 +312,8 @@ async def history(
     service: ServiceDependency,
     start: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
     end: Annotated[datetime | None, Query(description="Until this time (exclusive)")] = None,
-    entity_id: Annotated[str | None, Query(max_length=64)] = None,
-    model_version: Annotated[str | None, Query(max_length=32)] = None,
+    entity_id: Annotated[str | None, Query(pattern=ENTITY_ID_PATTERN)] = None,
+    model_version: Annotated[str | None, Query(pattern=r"^[\w.-]{1,32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> HistoryPage:

@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from {{cookiecutter.package_name}}.logs import get_logger
+from ..logs import get_logger
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from {{cookiecutter.package_name}}.logs import get_logger
-from {{cookiecutter.package_name}}.store import PredictionRow, Store
+from ..logs import get_logger
+from ..store import PredictionRow, Store
 
 logger = get_logger(__name__)
 

@@ -9,18 +9,18 @@ from typing import IO, Any, Literal
 import pandas as pd
 from pandera.errors import SchemaErrors
 
-from {{cookiecutter.package_name}} import data
-from {{cookiecutter.package_name}}.contracts import FEATURE_COLUMNS, ID_COLUMN, RawSchema
-from {{cookiecutter.package_name}}.model import Model
-from {{cookiecutter.package_name}}.pipelines.predict import score
-from {{cookiecutter.package_name}}.registry import ModelCard
-from {{cookiecutter.package_name}}.serving.schemas import RECORD_COLUMNS
-from {{cookiecutter.package_name}}.store import (
+from .. import data
+from ..contracts import FEATURE_COLUMNS, ID_COLUMN, RawSchema
+from ..model import Model
+from ..pipelines.predict import score
+from ..registry import ModelCard
+from ..store import (
     PredictionRow,
     Record,
     json_records,
     new_prediction_id,
 )
+from .schemas import RECORD_COLUMNS
 
 OutputFormat = Literal["csv", "json"]
 # Numeric columns keep the raw contract's dtype even when a batch holds only nulls.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from {{cookiecutter.package_name}}.contracts import (
+from ..contracts import (
     TARGET_COLUMN,
     CleanSchema,
     PredictionsSchema,
@@ -46,6 +46,10 @@ def contract_field(column: pa.Column, *refinements: pa.Column) -> tuple[Any, Any
                 constraints["min_length"] = statistics["min_value"]
             if statistics.get("max_value") is not None:
                 constraints["max_length"] = statistics["max_value"]
+        elif check.name == "str_matches":
+            constraints["pattern"] = getattr(
+                statistics["pattern"], "pattern", statistics["pattern"]
+            )
         elif check.name == "isin":
             allowed = tuple(statistics["allowed_values"])
     if allowed is not None:
@@ -129,7 +133,7 @@ class HistoryPage(BaseModel):
 class FeedbackBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prediction_id: str = Field(min_length=1, max_length=32)
+    prediction_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     outcome: int
 
 
