@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import types
@@ -41,6 +42,26 @@ def load_hook(name: str, answers: dict | None = None) -> types.ModuleType:
     module.__file__ = str(HOOKS_DIR / f"{name}.py")
     exec(compile(rendered, module.__file__, "exec"), module.__dict__)
     return module
+
+
+def template_git_copy(destination: Path, message: str = "template") -> Path:
+    """Copy the template's working tree to ``destination`` as a one-commit git repository.
+
+    cruft (and a cookiecutter ``_repo_dir`` commit) need the template to be a real
+    repository; caches and build output are left out.
+    """
+    shutil.copytree(
+        TEMPLATE_DIR,
+        destination,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "site", "__pycache__", ".pytest_cache", ".ruff_cache"
+        ),
+    )
+    git = ["git", "-C", str(destination), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], check=True)
+    return destination
 
 
 def project_env() -> dict[str, str]:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE_DIR, default_answers
+from conftest import default_answers, template_git_copy
 
 PROJECT_DIR = "{{cookiecutter.project_slug}}"
 UPDATE_NOTE = "## Updating from the template\n\nRun `cruft update` to pull template changes.\n"
@@ -47,17 +46,7 @@ def _cruft(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
 @pytest.fixture(scope="module")
 def template_repo(tmp_path_factory) -> dict:
     """The template as a git repository: commit ``old``, then ``new`` with a change."""
-    repo = tmp_path_factory.mktemp("template") / "ml-template"
-    shutil.copytree(
-        TEMPLATE_DIR,
-        repo,
-        ignore=shutil.ignore_patterns(
-            ".git", ".venv", "build", "site", "__pycache__", ".pytest_cache", ".ruff_cache"
-        ),
-    )
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "template v1")
+    repo = template_git_copy(tmp_path_factory.mktemp("template") / "ml-template", "template v1")
     old = _git(repo, "rev-parse", "HEAD")
 
     readme = repo / PROJECT_DIR / "README.md"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -13,7 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE_DIR, BakedProject, bake_project, default_answers
+from conftest import (
+    TEMPLATE_DIR,
+    BakedProject,
+    bake_project,
+    default_answers,
+    template_git_copy,
+)
 from expected import expected_files
 from variants import VARIANTS
 
@@ -113,19 +118,7 @@ def test_project_is_a_git_repository_on_main(project):
 @pytest.fixture(scope="module")
 def template_repo(tmp_path_factory) -> Path:
     """The template's working tree as a fresh one-commit git repository (cruft needs git)."""
-    destination = tmp_path_factory.mktemp("template-repo") / "ml-template"
-    shutil.copytree(
-        TEMPLATE_DIR,
-        destination,
-        ignore=shutil.ignore_patterns(
-            ".git", ".venv", "build", "__pycache__", ".pytest_cache", ".ruff_cache"
-        ),
-    )
-    git = ["git", "-C", str(destination), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "template"], check=True)
-    return destination
+    return template_git_copy(tmp_path_factory.mktemp("template-repo") / "ml-template")
 
 
 def _run(args: list[str], cwd: Path | None = None) -> str:
