@@ -7,6 +7,17 @@ from typing import Literal
 import structlog
 from structlog.typing import FilteringBoundLogger, Processor
 
+# Longest echo of a user-supplied value in logs, error messages and API answers.
+ECHO_LIMIT = 80
+
+
+def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
+    """`repr(value)` cut to `limit` characters, saying how long it was when cut."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text)} characters)"
+
 
 def configure_logging(level: str = "INFO", fmt: Literal["console", "json"] = "json") -> None:
     renderer: Processor = (
