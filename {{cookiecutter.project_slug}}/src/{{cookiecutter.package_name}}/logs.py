@@ -12,7 +12,7 @@ ECHO_LIMIT = 80
 
 
 def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
-    """`repr(value)` cut to `limit` characters, saying how long it was when cut."""
+    """`value` as text (strings as they are, else repr), cut to `limit` characters."""
     text = value if isinstance(value, str) else repr(value)
     if len(text) <= limit:
         return text
