@@ -7,13 +7,15 @@ Steps, in order:
 2. expand every ``__env__`` path into one copy per deployment environment;
 3. record the answers in ``.cruft.json`` so ``cruft update`` can replay them (cruft
    writes that file itself when it renders, so then this step is left out);
-4. ``git init`` the project (pre-commit needs a repository).
+4. ``git init`` the project (pre-commit needs a repository);
+5. print where the project is and the first three commands to run in it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -212,12 +214,52 @@ def rendered_by_cruft(answers: dict) -> bool:
     return "_commit" in answers
 
 
+def start_directory() -> Path:
+    """The directory cookiecutter was started from (the shell's $PWD)."""
+    return Path(os.environ.get("PWD") or os.getcwd())
+
+
+def first_commands(answers: dict) -> list[tuple[str, str]]:
+    """The first three make targets a new user runs, with what each does."""
+    last = (
+        ("make serve", "serve it on http://127.0.0.1:8000 (Ctrl+C stops it)")
+        if answers.get("serving") == "fastapi"
+        else ("make predict", "score the sample batch with it")
+    )
+    return [
+        ("make install", "create .venv from uv.lock and install the git hooks"),
+        ("make train", "train and register a model on the shipped sample data"),
+        last,
+    ]
+
+
+def next_steps(root: Path, answers: dict) -> str:
+    """Where the project is and the commands to run next."""
+    start = start_directory()
+    try:
+        folder = str(root.relative_to(start)) if start.resolve() != root.resolve() else "."
+    except ValueError:
+        folder = str(root)
+    width = max(len(command) for command, _ in first_commands(answers))
+    lines = [f"Created {answers['project_name']} in {root}", "Next:"]
+    lines.append(f"  cd {shlex.quote(folder)}")
+    lines += [f"  {cmd:<{width}}  # {what}" for cmd, what in first_commands(answers)]
+    return "\n".join(lines)
+
+
+def rendered_for_the_user(root: Path, answers: dict) -> bool:
+    """False for the scratch copies `cruft update` and `cruft diff` render in a temp dir."""
+    return not rendered_by_cruft(answers) or root.resolve().parent == start_directory().resolve()
+
+
 def main(root: Path, answers: dict) -> None:
     prune(root, answers)
     expand_environments(root, environments(answers))
     if not rendered_by_cruft(answers):
         write_cruft_state(root, answers)
     git_init(root)
+    if rendered_for_the_user(root, answers):
+        print(next_steps(root, answers))
 
 
 if __name__ == "__main__":

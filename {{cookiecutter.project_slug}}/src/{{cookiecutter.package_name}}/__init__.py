@@ -1,1 +1,1 @@
-"""{{ cookiecutter.project_name }}."""
+"""The {{ cookiecutter.package_name }} package."""
