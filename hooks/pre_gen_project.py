@@ -102,14 +102,19 @@ def validate_text(field: str, value: str, *, required: bool = True) -> list[str]
     return errors
 
 
-def validate_project_name(value: str) -> list[str]:
-    errors = validate_text("project_name", value)
+def validate_name(field: str, value: str, derived: str, example: str) -> list[str]:
+    """A name: free text with at least one letter or digit to derive ``derived`` from."""
+    errors = validate_text(field, value)
     if value.strip() and not any(char.isalnum() for char in value):
         errors.append(
-            f"project_name {shown(value)} has no letter or digit to derive the folder "
-            "and package names from (e.g. Customer Churn)"
+            f"{field} {shown(value)} has no letter or digit to derive {derived} from "
+            f"(e.g. {example})"
         )
     return errors
+
+
+def validate_project_name(value: str) -> list[str]:
+    return validate_name("project_name", value, "the folder and package names", "Customer Churn")
 
 
 def validate_description(value: str) -> list[str]:
@@ -117,7 +122,7 @@ def validate_description(value: str) -> list[str]:
 
 
 def validate_author_name(value: str) -> list[str]:
-    return validate_text("author_name", value)
+    return validate_name("author_name", value, "the GitHub owner", "Jane Doe")
 
 
 def validate_github_owner(value: str) -> list[str]:
@@ -336,9 +341,8 @@ def rerun_hint(answers: dict) -> str:
         template = str(answers.get("_template") or replay.stem)
         command = shlex.join(["cookiecutter", "--replay-file", str(replay), template])
         lines += [
-            f"Cookiecutter also saved them in {replay}; after fixing them there (and the",
-            "names derived from them, such as project_slug):",
-            f"  {command}",
+            "Cookiecutter also saved them in its replay file; fix them there (and the names",
+            f"derived from them, such as project_slug) and run:\n  {command}",
         ]
     return "\n".join(lines)
 

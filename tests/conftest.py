@@ -20,6 +20,12 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 HOOKS_DIR = TEMPLATE_DIR / "hooks"
 ANSWERS_EXPRESSION = "{{ cookiecutter | jsonify }}"
 
+# cookiecutter.json loads local_extensions.py from the template folder, which cookiecutter
+# and cruft put on sys.path while they render; pytest-cookies and ``default_answers``
+# prompt outside that, so the folder stays importable for the whole session.
+if str(TEMPLATE_DIR) not in sys.path:
+    sys.path.append(str(TEMPLATE_DIR))
+
 
 def default_answers(**extra_context: str) -> dict:
     """The answers cookiecutter derives from cookiecutter.json with --no-input."""

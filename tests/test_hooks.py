@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import TEMPLATE_DIR, default_answers, load_hook
 
 INVALID_ANSWERS = [
+    ("project_name", ""),
+    ("project_name", "   "),
+    ("project_name", "🚀🚀"),
+    ("project_name", "a" * 300),
+    ("project_name", "{{"),
+    ("project_name", "Churn {% if x %}"),
+    ("project_name", "{{ undefined_name }}"),
+    ("project_name", "Churn\nModel"),
+    ("project_name", " Churn"),
+    ("description", "a {{ b"),
+    ("description", "line\tbreak"),
+    ("description", "d" * 301),
+    ("author_name", ""),
+    ("author_name", "{% x"),
+    ("author_email", 'a"b@example.com'),
+    ("author_email", "a b@example.com"),
+    ("author_email", "jane@example"),
+    ("author_email", "jane@-example.com"),
+    ("github_owner", "my org"),
+    ("github_owner", "-acme"),
+    ("github_owner", "acme-"),
+    ("github_owner", "ac--me"),
+    ("github_owner", "acme_corp"),
+    ("github_owner", "a" * 40),
     ("package_name", "3d"),
     ("package_name", "class"),
     ("package_name", "match"),
@@ -41,6 +68,20 @@ VALID_ENVIRONMENTS = [
 ]
 
 
+VALID_FREE_TEXT = [
+    ("project_name", "Weather Model"),
+    ("project_name", "Prévision Öresund"),
+    ("project_name", "数据 Model 🚀"),
+    ("project_name", "a" * 80),
+    ("description", ""),
+    ("description", "Quotes \"double\" and 'single' & <angle> {braces} }}"),
+    ("author_name", "Ana Müller-O'Brien"),
+    ("author_email", "o'brien+ml@mail.example.co.uk"),
+    ("github_owner", "Acme-Corp"),
+    ("github_owner", "a" * 39),
+]
+
+
 @pytest.fixture(scope="module")
 def pre_gen():
     return load_hook("pre_gen_project")
@@ -62,7 +103,32 @@ def test_default_answers_are_valid(pre_gen):
 def test_validate_names_field_and_value(pre_gen, field, value):
     errors = pre_gen.validate({**default_answers(), field: value})
     assert errors, f"{field}={value!r} was accepted"
-    assert all(error.startswith(f"{field} {value!r}") for error in errors), errors
+    assert all(error.startswith(f"{field} {pre_gen.shown(value)}") for error in errors), errors
+
+
+@pytest.mark.parametrize(("field", "value"), VALID_FREE_TEXT)
+def test_valid_free_text(pre_gen, field, value):
+    assert pre_gen.validate({**default_answers(), field: value}) == []
+
+
+def test_long_values_are_echoed_cut(pre_gen):
+    (error,) = pre_gen.validate({**default_answers(), "description": "d" * 5000})
+    assert len(error) < 200, error
+    assert "(5000 characters)" in error
+
+
+@pytest.mark.parametrize(
+    ("answers", "field"),
+    [
+        ({"project_name": "🚀"}, "project_name"),
+        ({"project_name": "{{"}, "project_name"),
+        ({"author_name": "🚀"}, "author_name"),
+    ],
+)
+def test_a_refused_name_is_reported_once_not_through_its_derived_names(pre_gen, answers, field):
+    errors = pre_gen.validate(default_answers(**answers))
+    assert errors
+    assert all(error.startswith(f"{field} ") for error in errors), errors
 
 
 @pytest.mark.parametrize("value", VALID_ENVIRONMENTS)
@@ -100,7 +166,8 @@ def test_invalid_answer_stops_rendering(cookies, capfd, tmp_path, field, value):
     assert result.exit_code != 0
     assert result.exception is not None
     err = capfd.readouterr().err
-    assert f"ERROR: {field} {value!r}" in err, err
+    assert f"ERROR: {field} {load_hook('pre_gen_project').shown(value)}" in err, err
+    assert "Traceback" not in err.split("ERROR: Stopping generation")[0], err
     leftovers = [p for p in (tmp_path / "cookies").rglob("*") if p.is_file()]
     leftover_dirs = [p for p in (tmp_path / "cookies").glob("*/*")]
     assert not leftovers and not leftover_dirs, f"left behind: {leftovers or leftover_dirs}"
@@ -128,6 +195,154 @@ def test_cookiecutter_cli_reports_the_rule_and_leaves_nothing(tmp_path):
         "choose another name" in proc.stderr
     ), proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def run_cookiecutter(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """The cookiecutter command in ``cwd``, as a user's shell runs it.
+
+    Its config (replay files, clones) lives in ``cwd``; $PWD is the start directory.
+    """
+    config = cwd / "cookiecutterrc.yaml"
+    if not config.exists():
+        config.write_text(
+            f"cookiecutters_dir: {cwd / 'cookiecutters'}\nreplay_dir: {cwd / 'replay'}\n"
+        )
+    env = {**os.environ, "COOKIECUTTER_CONFIG": str(config), "PWD": str(cwd)}
+    return subprocess.run(
+        [sys.executable, "-m", "cookiecutter", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def printed_command(stderr: str, after: str) -> list[str]:
+    """The command printed on the line after the line starting with ``after``."""
+    lines = stderr.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith(after))
+    command = next(line for line in lines[index + 1 :] if line.startswith("  "))
+    return shlex.split(command)
+
+
+ANSWERED = {
+    "project_name": "Weather Model",
+    "author_name": "Ana Müller-O'Brien",
+    "cloud": "gcp",
+    "environments": "dev,staging,prod",
+}
+
+
+def test_refusal_prints_a_command_that_keeps_the_answers(tmp_path):
+    bad = {**ANSWERED, "author_email": 'a"b@example.com'}
+    args = [f"{key}={value}" for key, value in bad.items()]
+    proc = run_cookiecutter(tmp_path, "--no-input", str(TEMPLATE_DIR), *args)
+
+    assert proc.returncode != 0
+    assert "ERROR: author_email 'a\"b@example.com'" in proc.stderr, proc.stderr
+    command = printed_command(proc.stderr, "Your answers are kept")
+    assert command[:2] == ["cookiecutter", str(TEMPLATE_DIR)]
+    # Only what was answered: derived names (project_slug, ...) follow a fixed answer.
+    assert dict(arg.split("=", 1) for arg in command[2:]) == bad
+
+    fixed = [
+        "author_email=ana@example.com" if arg.startswith("author_email=") else arg
+        for arg in command[2:]
+    ]
+    proc = run_cookiecutter(tmp_path, "--no-input", command[1], *fixed)
+    assert proc.returncode == 0, proc.stderr
+    state = json.loads((tmp_path / "weather-model" / ".cruft.json").read_text())
+    answers = state["context"]["cookiecutter"]
+    assert {key: answers[key] for key in ANSWERED} == ANSWERED
+    assert answers["author_email"] == "ana@example.com"
+    assert answers["github_owner"] == "ana-muller-o-brien"
+
+
+def test_refusal_points_at_the_replay_file(tmp_path):
+    proc = run_cookiecutter(
+        tmp_path, "--no-input", str(TEMPLATE_DIR), "project_name=🚀", "cloud=aws"
+    )
+
+    assert proc.returncode != 0
+    assert "ERROR: project_name '🚀' has no letter or digit" in proc.stderr, proc.stderr
+    command = printed_command(proc.stderr, "Cookiecutter also saved them")
+    replay = Path(command[command.index("--replay-file") + 1])
+    context = json.loads(replay.read_text())
+    assert context["cookiecutter"]["cloud"] == "aws"
+
+    context["cookiecutter"] |= {
+        "project_name": "Rocket",
+        "project_slug": "rocket",
+        "package_name": "rocket",
+    }
+    replay.write_text(json.dumps(context))
+    proc = run_cookiecutter(tmp_path, *command[1:])
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "rocket" / "src" / "rocket" / "cli.py").is_file()
+
+
+def test_rerun_command_for_cruft_and_options(pre_gen, monkeypatch, tmp_path):
+    monkeypatch.setenv("PWD", str(tmp_path))
+    answers = {
+        **default_answers(project_name="Weather Model"),
+        "_template": "https://example.com/ml-template.git",
+        "_checkout": "v1.2.0",
+        "_output_dir": str(tmp_path / "out"),
+        "_repo_dir": str(TEMPLATE_DIR),
+    }
+    assert shlex.split(pre_gen.rerun_command(answers)) == [
+        "cookiecutter",
+        "--checkout",
+        "v1.2.0",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "https://example.com/ml-template.git",
+        "project_name=Weather Model",
+    ]
+    cruft = shlex.split(pre_gen.rerun_command({**answers, "_commit": "abc"}))
+    assert cruft[:2] == ["cruft", "create"]
+    assert json.loads(cruft[cruft.index("--extra-context") + 1]) == {
+        "project_name": "Weather Model"
+    }
+
+
+@pytest.mark.parametrize(
+    "answer", ["project_name={{", "description=a {% b", "author_name={# x", "project_name={{ x }}"]
+)
+def test_template_syntax_in_an_answer_is_refused_by_name(tmp_path, answer):
+    proc = run_cookiecutter(tmp_path, "--no-input", str(TEMPLATE_DIR), answer)
+
+    field, value = answer.split("=", 1)
+    assert proc.returncode != 0
+    assert "TemplateSyntaxError" not in proc.stderr, proc.stderr
+    assert f"ERROR: {field} {value!r} contains template syntax" in proc.stderr, proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["cookiecutterrc.yaml", "replay"]
+
+
+def test_answers_may_still_refer_to_other_answers(bake):
+    project = bake(description="{{ cookiecutter.project_name }} forecasts")
+    assert project.answers["description"] == "Customer Churn forecasts"
+
+
+@pytest.mark.parametrize(("serving", "last"), [("fastapi", "make serve"), ("none", "make predict")])
+def test_rendering_prints_where_the_project_is_and_what_to_run(tmp_path, serving, last):
+    proc = run_cookiecutter(
+        tmp_path, "--no-input", "-o", "projects", str(TEMPLATE_DIR), f"serving={serving}"
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    project = tmp_path / "projects" / "customer-churn"
+    lines = proc.stdout.splitlines()
+    assert f"Created Customer Churn in {project}" in lines
+    commands = [line.split("#")[0].strip() for line in lines[lines.index("Next:") + 1 :]]
+    assert commands == ["cd projects/customer-churn", "make install", "make train", last]
+    # Each printed target exists in the project's Makefile (make -n only prints).
+    targets = [command.removeprefix("make ") for command in commands[1:]]
+    dry_run = subprocess.run(
+        ["make", "-n", *targets], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
 
 
 # --- post_gen_project: the prune table ---------------------------------------------
