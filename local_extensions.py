@@ -3,8 +3,8 @@
 Cookiecutter renders every answer given on the command line (``key=value``) or in a
 user config's ``default_context`` as a Jinja template while it prompts, before any hook
 runs: an answer such as ``{{`` stopped it with a raw ``TemplateSyntaxError``. ``Answers``
-passes an answer that is not a template of the other answers (it does not parse, or it
-names something other than ``cookiecutter``) through as its literal text, so
+passes an answer that is not a template of the other answers (it does not parse, or
+it does not name ``cookiecutter`` alone) through as its literal text, so
 hooks/pre_gen_project.py sees it and refuses it with a message naming the field.
 Templates of other answers (``{{ cookiecutter.project_name | slugify }}``, the
 defaults in cookiecutter.json) render as before.
@@ -55,7 +55,7 @@ class Answers(Extension):
             return False
         finally:
             self._parsing = False
-        return meta.find_undeclared_variables(tree) <= {CONTEXT_NAME}
+        return meta.find_undeclared_variables(tree) == {CONTEXT_NAME}
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         # Template files are loaded by name; answers, paths and hooks come as strings.

@@ -48,6 +48,9 @@ RESERVED_PACKAGE_NAMES = (
 )
 
 PACKAGE_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
+# The generated code is formatted for names this long: a longer one pushes lines that
+# import from the package past the 100-character limit of ruff.
+PACKAGE_NAME_MAX = 30
 PROJECT_SLUG_RE = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PROJECT_SLUG_MAX = 63
 # An address packaging tools and mail servers take: an ASCII dot-atom local part (RFC 5322
@@ -85,8 +88,10 @@ def validate_text(field: str, value: str, *, required: bool = True) -> list[str]
     """A one-line free-text answer: printable, trimmed, no template syntax, not too long."""
     label = f"{field} {shown(value)}"
     limit = TEXT_MAX[field]
+    if not value and not required:
+        return []
     if not value.strip():
-        return [f"{label} is empty: give a value"] if required else []
+        return [f"{label} is empty: give a value"]
     errors = []
     if not value.isprintable():
         errors.append(f"{label} contains a line break or another invisible character")
@@ -141,6 +146,11 @@ def validate_package_name(value: str) -> list[str]:
         return [
             f"{field} is not a valid import name: use lowercase letters, digits and "
             "underscores, not starting with a digit (e.g. customer_churn)"
+        ]
+    if len(value) > PACKAGE_NAME_MAX:
+        return [
+            f"{field} is {len(value)} characters long; the limit is {PACKAGE_NAME_MAX} "
+            "(derived from project_slug unless answered)"
         ]
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         return [f"{field} is a Python keyword; choose another name"]

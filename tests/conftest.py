@@ -70,6 +70,28 @@ def template_git_copy(destination: Path, message: str = "template") -> Path:
     return destination
 
 
+def run_cookiecutter(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """The cookiecutter command run in ``cwd`` as a user's shell runs it.
+
+    Its config (replay files, clones) lives in ``cwd``, and $PWD is ``cwd``, as the
+    hooks read it to tell where cookiecutter was started.
+    """
+    config = cwd / "cookiecutterrc.yaml"
+    if not config.exists():
+        config.write_text(
+            f"cookiecutters_dir: {cwd / 'cookiecutters'}\nreplay_dir: {cwd / 'replay'}\n"
+        )
+    env = {**os.environ, "COOKIECUTTER_CONFIG": str(config), "PWD": str(cwd)}
+    return subprocess.run(
+        [sys.executable, "-m", "cookiecutter", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def project_env() -> dict[str, str]:
     """The environment a user's shell would have: without this dev env's virtualenv.
 

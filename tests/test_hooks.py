@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE_DIR, default_answers, load_hook
+from conftest import TEMPLATE_DIR, default_answers, load_hook, run_cookiecutter
 
 INVALID_ANSWERS = [
     ("project_name", ""),
@@ -195,27 +194,6 @@ def test_cookiecutter_cli_reports_the_rule_and_leaves_nothing(tmp_path):
         "choose another name" in proc.stderr
     ), proc.stderr
     assert list(tmp_path.iterdir()) == []
-
-
-def run_cookiecutter(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    """The cookiecutter command in ``cwd``, as a user's shell runs it.
-
-    Its config (replay files, clones) lives in ``cwd``; $PWD is the start directory.
-    """
-    config = cwd / "cookiecutterrc.yaml"
-    if not config.exists():
-        config.write_text(
-            f"cookiecutters_dir: {cwd / 'cookiecutters'}\nreplay_dir: {cwd / 'replay'}\n"
-        )
-    env = {**os.environ, "COOKIECUTTER_CONFIG": str(config), "PWD": str(cwd)}
-    return subprocess.run(
-        [sys.executable, "-m", "cookiecutter", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def printed_command(stderr: str, after: str) -> list[str]:

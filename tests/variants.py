@@ -88,6 +88,10 @@ EDGE_CASES: dict[str, dict[str, str]] = {
         "project_name": "ACME Churn-Model 2 Go",
         "python_version": "3.11",
     },
+    # The longest package name the hook accepts (30 characters), and one that sorts after
+    # `tests`: imports of the package and of the test suite share one block, and every
+    # line that names the package still fits in 100 characters.
+    "name-longest-after-tests": {"project_name": "Weather Forecast Ensemble Zone"},
     # Non-ASCII letters: transliterated in the slug ("prevision-de-resiliation-oresund"),
     # kept as written in titles and docs.
     "name-non-ascii": {
