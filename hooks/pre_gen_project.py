@@ -53,10 +53,10 @@ PACKAGE_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
 PACKAGE_NAME_MAX = 30
 PROJECT_SLUG_RE = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PROJECT_SLUG_MAX = 63
-# An address packaging tools and mail servers take: an ASCII dot-atom local part (RFC 5322
-# without quoting or braces) and a domain of letters, digits and inner hyphens.
+# An address every packaging tool and mail server takes: an ASCII local part of letters,
+# digits and . _ % + ' - (no quoting), and a domain of letters, digits and inner hyphens.
 EMAIL_RE = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`|~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`|~-]+)*"
+    r"[A-Za-z0-9_%+'-]+(\.[A-Za-z0-9_%+'-]+)*"
     r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
 EMAIL_MAX = 254
@@ -180,7 +180,7 @@ def validate_author_email(value: str) -> list[str]:
     if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
         return [
             f"author_email {shown(value)} is not an e-mail address like name@example.com "
-            "(ASCII letters, digits and . _ + - before the @, a domain name after it)"
+            "(ASCII letters, digits and . _ % + ' - before the @, a domain name after it)"
         ]
     return []
 
