@@ -60,7 +60,14 @@ def template_git_copy(destination: Path, message: str = "template") -> Path:
         TEMPLATE_DIR,
         destination,
         ignore=shutil.ignore_patterns(
-            ".git", ".venv", "build", "site", "__pycache__", ".pytest_cache", ".ruff_cache"
+            ".git",
+            ".venv",
+            "build",
+            "site",
+            "__pycache__",
+            ".pytest_cache",
+            ".ruff_cache",
+            ".hypothesis",
         ),
     )
     git = ["git", "-C", str(destination), "-c", "user.name=t", "-c", "user.email=t@example.com"]
