@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE_DIR, default_answers, load_hook, run_cookiecutter
+from conftest import (
+    TEMPLATE_DIR,
+    default_answers,
+    load_hook,
+    run_cookiecutter,
+    template_git_copy,
+)
 
 INVALID_ANSWERS = [
     ("project_name", ""),
@@ -321,6 +328,44 @@ def test_rendering_prints_where_the_project_is_and_what_to_run(tmp_path, serving
         ["make", "-n", *targets], cwd=project, capture_output=True, text=True, check=False
     )
     assert dry_run.returncode == 0, dry_run.stderr
+
+
+@pytest.mark.parametrize("tool", ["cookiecutter", "cruft"])
+def test_the_readme_forms_render_a_tag_of_a_git_url(tmp_path, tool):
+    # The template README's forms: `cookiecutter <url> --checkout <tag>` and cruft create.
+    # Named like the URL the README shows (…/ml-template.git), which cookiecutter needs to
+    # recognise a git repository.
+    repo = template_git_copy(tmp_path / "ml-template.git", message="v1.2.0")
+    git = ["git", "-C", str(repo)]
+    subprocess.run([*git, "tag", "v1.2.0"], check=True)
+    tagged = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (repo / "README.md").write_text("after the tag\n")
+    subprocess.run(
+        [*git, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "next"],
+        check=True,
+    )
+    url = repo.as_uri()
+    work = tmp_path / "work"
+    work.mkdir()
+
+    if tool == "cookiecutter":
+        proc = run_cookiecutter(work, url, "--checkout", "v1.2.0", "--no-input")
+    else:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cruft", "create", url, "--checkout", "v1.2.0", "--no-input"],
+            cwd=work,
+            env={**os.environ, "PWD": str(work)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    assert proc.returncode == 0, proc.stderr
+    assert "Created Customer Churn" in proc.stdout
+    state = json.loads((work / "customer-churn" / ".cruft.json").read_text())
+    assert state["commit"] == tagged
 
 
 # --- post_gen_project: the prune table ---------------------------------------------
