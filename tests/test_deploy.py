@@ -40,7 +40,12 @@ DEPLOY_VARIANTS: dict[str, dict[str, str]] = {
         "scheduler": "kubernetes",
         "github_owner": "Contoso-ML",
     },
-    "aws-no-ci-github-actions": {"cloud": "aws", "ci": "none", "serving": "none"},
+    "aws-no-ci-github-actions": {
+        "cloud": "aws",
+        "ci": "none",
+        "serving": "none",
+        "prediction_store": "postgres",
+    },
     "none-no-ci-no-scheduler": {"ci": "none", "scheduler": "none", "serving": "none"},
 }
 
@@ -275,9 +280,14 @@ def test_batch_workflow_schedules_train_and_predict(deployable):
     inputs = triggers(batch)["workflow_dispatch"]["inputs"]
     assert inputs["job"]["options"] == ["train", "predict"]
     pkg = deployable.answers["package_name"]
-    runs = [step.get("run", "") for _, _, step in steps_of(batch)]
-    assert f'uv run --no-sync {pkg} "$JOB" --env "$ENVIRONMENT"' in runs
-    assert f'uv run --no-sync {pkg} monitor --env "$ENVIRONMENT"' in runs
+    jobs = {step.get("run", ""): step for _, _, step in steps_of(batch)}
+    commands = [f'{pkg} "$JOB" --env "$ENVIRONMENT"', f'{pkg} monitor --env "$ENVIRONMENT"']
+    for command in commands:
+        step = jobs[f"uv run --no-sync {command}"]
+        # The store of a deployed environment is a shared database, reached with a secret.
+        store = step.get("env", {}).get(f"{pkg.upper()}_STORE__URL")
+        postgres = deployable.answers["prediction_store"] == "postgres"
+        assert store == ("${{ secrets.STORE_URL }}" if postgres else None), command
 
 
 def shell_sources(deployable: Deployable) -> dict[str, str]:
