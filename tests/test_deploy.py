@@ -593,6 +593,10 @@ def test_names_agree_across_workflows_manifests_and_configs(deployable):
             applies = [step for step in job["steps"] if "kubectl apply -k" in step.get("run", "")]
             assert [step["working-directory"] for step in applies] == [f"deploy/k8s/overlays/{env}"]
             assert "$IMAGE_NAME=$REGISTRY/$IMAGE_NAME:$GITHUB_SHA" in applies[0]["run"]
+            # Pods wait for their Secret forever: fail the deployment at once instead.
+            checks_secret = f"kubectl get secret {slug}-secrets --namespace {slug}-{env}"
+            has_pods = bool(deployable.pod_specs(env))
+            assert (checks_secret in applies[0]["run"]) == has_pods, f"{env}: {applies[0]['run']}"
             if deployable.answers["serving"] == "fastapi":
                 assert f"deployment/{slug} --namespace {slug}-{env}" in applies[0]["run"]
         assert "push" in deploys[0]["if"]
