@@ -156,6 +156,7 @@ class Workflow(RuleBasedStateMachine):
         self.client = self.workspace.client
         self.acknowledged: set[str] = set()
         self.first_outcome: dict[str, int] = {}
+        self.scored = False  # a predict job has written every customer's features
 
     @staticmethod
     def ok(response: httpx.Response) -> httpx.Response:
@@ -185,8 +186,9 @@ class Workflow(RuleBasedStateMachine):
 
     @rule(target=predictions, row=ROWS)
     def predict_known_customer(self, row: int) -> MultipleResults[str]:
-        response = self.ok(self.client.get(f"/predict/{CUSTOMER_IDS[row]}"))
-        return self.acknowledge([response.json()["prediction_id"]])
+        answer = self.ok(self.client.get(f"/predict/{CUSTOMER_IDS[row]}")).json()
+        assert answer["source"] == ("online-features" if self.scored else "baseline"), answer
+        return self.acknowledge([answer["prediction_id"]])
 
     @rule(target=predictions, entity_id=UNKNOWN_IDS)
     def predict_unknown_customer(self, entity_id: str) -> MultipleResults[str]:
@@ -241,6 +243,7 @@ class Workflow(RuleBasedStateMachine):
     @rule()
     def predict(self) -> None:
         self.job("predict")
+        self.scored = True
 
     @rule()
     def monitor(self) -> None:
