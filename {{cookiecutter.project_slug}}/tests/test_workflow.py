@@ -65,11 +65,15 @@ class Workspace:
     """A store, a trained model and the service answering on a socket."""
 
     def __init__(self, folder: Path) -> None:
-        self.stack = contextlib.ExitStack()
-        store_url = self.stack.enter_context(fresh_store_url(folder))
+        with contextlib.ExitStack() as stack:
+            store_url = stack.enter_context(fresh_store_url(folder))
+            self.engine = sa.create_engine(store_url)
+            stack.callback(self.engine.dispose)
+            self.server = Server(folder, store_url)
+            self.client = stack.enter_context(httpx.Client(base_url=self.server.url, timeout=60))
+            self.stack = stack.pop_all()
         customers = folder / "customers.csv"
         CUSTOMERS.to_csv(customers, index=False)
-        self.server = Server(folder, store_url)
         # The jobs see what the service sees, plus small data and thresholds that a
         # short sequence can reach (monitor judges accuracy and drift early).
         self.job_env = self.server.overrides | {
@@ -80,10 +84,6 @@ class Workspace:
             # One native thread: the jobs share the cores with the service and the tests.
             f"{ENV_PREFIX}RUNTIME__THREADS": "1",
         }
-        self.engine = sa.create_engine(store_url)
-        self.stack.callback(self.engine.dispose)
-        self.client = httpx.Client(base_url=self.server.url, timeout=60)
-        self.stack.callback(self.client.close)
 
     def start(self) -> None:
         code, output = self.run_job("train")
@@ -294,7 +294,7 @@ def test_generated_sequences_of_requests_and_jobs(workflow: type[Workflow]) -> N
     run_state_machine_as_test(
         workflow,
         settings=settings(
-            max_examples=10,
+            max_examples=5,
             stateful_step_count=10,
             deadline=None,
             database=None,
