@@ -35,6 +35,9 @@ PRUNE: dict[tuple[str, str], list[str]] = {
         "deploy/k8s/base/deployment.yaml",
         "deploy/k8s/base/service.yaml",
         "deploy/k8s/base/hpa.yaml",
+        "deploy/k8s/base/pdb.yaml",
+        "deploy/k8s/base/networkpolicy-api.yaml",
+        "tests/test_workflow.py",
     ],
     ("include_notebooks", "no"): [
         "notebooks",
@@ -48,8 +51,15 @@ PRUNE: dict[tuple[str, str], list[str]] = {
         ".github/workflows/cd.yml",
         ".github/dependabot.yml",
     ],
-    ("scheduler", "none"): [".github/workflows/batch.yml", "deploy/k8s/base/cronjobs.yaml"],
-    ("scheduler", "github-actions"): ["deploy/k8s/base/cronjobs.yaml"],
+    ("scheduler", "none"): [
+        ".github/workflows/batch.yml",
+        "deploy/k8s/base/cronjobs.yaml",
+        "deploy/k8s/base/networkpolicy-batch.yaml",
+    ],
+    ("scheduler", "github-actions"): [
+        "deploy/k8s/base/cronjobs.yaml",
+        "deploy/k8s/base/networkpolicy-batch.yaml",
+    ],
     ("scheduler", "kubernetes"): [".github/workflows/batch.yml"],
     ("license", "Proprietary"): [],  # LICENSE keeps a short proprietary notice
 }

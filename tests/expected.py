@@ -71,6 +71,8 @@ PER_OPTION: dict[tuple[str, str], list[str]] = {
         "compose.yaml",
         "deploy/k8s/base/deployment.yaml",
         "deploy/k8s/base/hpa.yaml",
+        "deploy/k8s/base/networkpolicy-api.yaml",
+        "deploy/k8s/base/pdb.yaml",
         "deploy/k8s/base/service.yaml",
         "src/{pkg}/serving/__init__.py",
         "src/{pkg}/serving/app.py",
@@ -85,6 +87,7 @@ PER_OPTION: dict[tuple[str, str], list[str]] = {
         "tests/serving/test_api.py",
         "tests/serving/test_batcher.py",
         "tests/serving/test_server.py",
+        "tests/test_workflow.py",
     ],
     ("include_notebooks", "yes"): [
         "notebooks/explore.ipynb",
@@ -103,7 +106,10 @@ PER_OPTION: dict[tuple[str, str], list[str]] = {
         ".github/workflows/ci.yml",
     ],
     ("scheduler", "github-actions"): [".github/workflows/batch.yml"],
-    ("scheduler", "kubernetes"): ["deploy/k8s/base/cronjobs.yaml"],
+    ("scheduler", "kubernetes"): [
+        "deploy/k8s/base/cronjobs.yaml",
+        "deploy/k8s/base/networkpolicy-batch.yaml",
+    ],
 }
 
 

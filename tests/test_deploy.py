@@ -23,7 +23,7 @@ import pytest
 import yaml
 from conftest import BakedProject, bake_project
 
-# cloud x ci x scheduler: every value at least once, every cloud with GitHub CI.
+# cloud x ci x scheduler (x store): every value at least once, every cloud with GitHub CI.
 DEPLOY_VARIANTS: dict[str, dict[str, str]] = {
     "none-github-actions": {},
     "aws-github-kubernetes": {
@@ -31,6 +31,7 @@ DEPLOY_VARIANTS: dict[str, dict[str, str]] = {
         "environments": "dev,staging,prod",
         "cloud": "aws",
         "scheduler": "kubernetes",
+        "prediction_store": "postgres",
     },
     "gcp-github-no-scheduler": {"cloud": "gcp", "scheduler": "none", "environments": "prod"},
     "azure-github-kubernetes-batch-only": {
@@ -39,7 +40,12 @@ DEPLOY_VARIANTS: dict[str, dict[str, str]] = {
         "scheduler": "kubernetes",
         "github_owner": "Contoso-ML",
     },
-    "aws-no-ci-github-actions": {"cloud": "aws", "ci": "none", "serving": "none"},
+    "aws-no-ci-github-actions": {
+        "cloud": "aws",
+        "ci": "none",
+        "serving": "none",
+        "prediction_store": "postgres",
+    },
     "none-no-ci-no-scheduler": {"ci": "none", "scheduler": "none", "serving": "none"},
 }
 
@@ -140,15 +146,22 @@ class Deployable:
             found.setdefault(doc["kind"], []).append(doc)
         return found
 
-    def pod_specs(self, env: str) -> list[tuple[str, dict]]:
-        specs = []
+    def pod_templates(self, env: str) -> list[tuple[str, dict]]:
+        """(workload name, pod template) of every Deployment and CronJob."""
+        templates = []
         for doc in self.overlay(env):
             if doc["kind"] == "Deployment":
-                specs.append((doc["metadata"]["name"], doc["spec"]["template"]["spec"]))
+                templates.append((doc["metadata"]["name"], doc["spec"]["template"]))
             elif doc["kind"] == "CronJob":
-                pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-                specs.append((doc["metadata"]["name"], pod))
-        return specs
+                template = doc["spec"]["jobTemplate"]["spec"]["template"]
+                templates.append((doc["metadata"]["name"], template))
+        return templates
+
+    def pod_specs(self, env: str) -> list[tuple[str, dict]]:
+        return [(name, template["spec"]) for name, template in self.pod_templates(env)]
+
+    def pod_labels(self, env: str) -> dict[str, dict[str, str]]:
+        return {name: template["metadata"]["labels"] for name, template in self.pod_templates(env)}
 
     def config(self, env: str) -> dict:
         return yaml.safe_load((self.path / "configs" / f"{env}.yaml").read_text())
@@ -267,9 +280,14 @@ def test_batch_workflow_schedules_train_and_predict(deployable):
     inputs = triggers(batch)["workflow_dispatch"]["inputs"]
     assert inputs["job"]["options"] == ["train", "predict"]
     pkg = deployable.answers["package_name"]
-    runs = [step.get("run", "") for _, _, step in steps_of(batch)]
-    assert f'uv run --no-sync {pkg} "$JOB" --env "$ENVIRONMENT"' in runs
-    assert f'uv run --no-sync {pkg} monitor --env "$ENVIRONMENT"' in runs
+    jobs = {step.get("run", ""): step for _, _, step in steps_of(batch)}
+    commands = [f'{pkg} "$JOB" --env "$ENVIRONMENT"', f'{pkg} monitor --env "$ENVIRONMENT"']
+    for command in commands:
+        step = jobs[f"uv run --no-sync {command}"]
+        # The store of a deployed environment is a shared database, reached with a secret.
+        store = step.get("env", {}).get(f"{pkg.upper()}_STORE__URL")
+        postgres = deployable.answers["prediction_store"] == "postgres"
+        assert store == ("${{ secrets.STORE_URL }}" if postgres else None), command
 
 
 def shell_sources(deployable: Deployable) -> dict[str, str]:
@@ -386,6 +404,140 @@ def test_cronjobs_follow_the_scheduler_option(deployable):
         assert set(found) == pkg_jobs
 
 
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    """Whether a Kubernetes label selector (matchLabels, matchExpressions) matches."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values", [])
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
+def secret_name(deployable: Deployable) -> str:
+    return f"{deployable.slug}-secrets"
+
+
+def test_pods_take_secrets_and_thread_counts_from_the_cluster(deployable):
+    """Every container reads the Secret and sizes its thread pools from its CPU limit."""
+    prefix = deployable.answers["package_name"].upper()
+    thread_variables = {f"{prefix}_RUNTIME__THREADS", "OMP_NUM_THREADS"}
+    for env in deployable.envs:
+        kinds = deployable.kinds(env)
+        assert "Secret" not in kinds, f"overlays/{env} commits a Secret"
+        for configmap in kinds["ConfigMap"]:
+            leaked = [key for key in configmap["data"] if "AUTH__" in key or "STORE__URL" in key]
+            assert not leaked, f"overlays/{env}: {leaked} belong in the Secret, not a ConfigMap"
+        for name, pod in deployable.pod_specs(env):
+            for container in pod["containers"]:
+                where = f"overlays/{env}: {name}/{container['name']}"
+                sources = [
+                    source.get("secretRef", {}).get("name") for source in container["envFrom"]
+                ]
+                assert secret_name(deployable) in sources, f"{where} does not read the Secret"
+                fields = {
+                    variable["name"]: variable["valueFrom"]["resourceFieldRef"]
+                    for variable in container.get("env", [])
+                    if "resourceFieldRef" in variable.get("valueFrom", {})
+                }
+                assert fields.keys() >= thread_variables, f"{where}: {sorted(fields)}"
+                for variable in thread_variables:
+                    assert fields[variable]["resource"] == "limits.cpu", where
+                    assert str(fields[variable]["divisor"]) == "1", where
+                assert "cpu" in container["resources"]["limits"], f"{where}: no CPU limit"
+
+
+def test_network_policies_cover_every_pod(deployable):
+    """Each pod has one policy on both directions; only the listed peers and ports are open."""
+    slug, postgres = deployable.slug, deployable.answers["prediction_store"] == "postgres"
+    for env in deployable.envs:
+        policies = deployable.kinds(env).get("NetworkPolicy", [])
+        pods = deployable.pod_labels(env)
+        for name, labels in pods.items():
+            covering = [
+                p["metadata"]["name"] for p in policies if selects(p["spec"]["podSelector"], labels)
+            ]
+            assert len(covering) == 1, f"overlays/{env}: {name} is under policies {covering}"
+        api_pods = [
+            labels for labels in pods.values() if labels["app.kubernetes.io/component"] == "api"
+        ]
+        batch_pods = [labels for labels in pods.values() if labels not in api_pods]
+        for policy in policies:
+            where = f"overlays/{env}: NetworkPolicy/{policy['metadata']['name']}"
+            spec = policy["spec"]
+            assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"], where
+            serves = any(selects(spec["podSelector"], labels) for labels in api_pods)
+            open_ports: set[int | str] = set()
+            for rule in spec["egress"]:
+                ports = {port["port"] for port in rule["ports"]}
+                peers = rule.get("to", [])
+                if not peers:
+                    open_ports |= ports
+                for peer in peers:
+                    if "ipBlock" in peer:
+                        # The node's workload-identity endpoint, nothing wider.
+                        assert peer["ipBlock"]["cidr"].startswith("169.254."), where
+                        assert peer["ipBlock"]["cidr"].endswith("/32"), where
+                    elif ports == {53}:
+                        assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+                    else:
+                        assert ports == {8000} and not serves, where
+                        assert all(selects(peer["podSelector"], labels) for labels in api_pods)
+            assert open_ports == ({443, 5432} if postgres else {443}), f"{where}: {open_ports}"
+            if not serves:
+                assert not spec.get("ingress"), f"{where}: the batch jobs accept no connections"
+                continue
+            (rule,) = spec["ingress"]
+            assert [port["port"] for port in rule["ports"]] == ["http"], where
+            namespaces = [peer for peer in rule["from"] if "namespaceSelector" in peer]
+            assert [peer["namespaceSelector"]["matchLabels"] for peer in namespaces] == [
+                {"kubernetes.io/metadata.name": "ingress-nginx"}
+            ], where
+            in_namespace = [peer["podSelector"] for peer in rule["from"] if peer not in namespaces]
+            assert len(in_namespace) == (1 if batch_pods else 0), where
+            for selector in in_namespace:
+                assert all(selects(selector, labels) for labels in batch_pods), where
+                assert not any(selects(selector, labels) for labels in api_pods), where
+        assert bool(api_pods) == (deployable.answers["serving"] == "fastapi")
+        if not pods:
+            assert not policies, f"overlays/{env}: policies without pods"
+        assert all(p["metadata"]["name"].startswith(f"{slug}-") for p in policies)
+
+
+def test_disruption_budget_keeps_the_service_up(deployable):
+    for env in deployable.envs:
+        kinds = deployable.kinds(env)
+        budgets = kinds.get("PodDisruptionBudget", [])
+        if deployable.answers["serving"] != "fastapi":
+            assert not budgets, f"overlays/{env}: a PodDisruptionBudget without a service"
+            continue
+        (budget,) = budgets
+        labels = kinds["Deployment"][0]["spec"]["template"]["metadata"]["labels"]
+        assert selects(budget["spec"]["selector"], labels), f"overlays/{env}"
+        assert not any(
+            selects(budget["spec"]["selector"], pod)
+            for name, pod in deployable.pod_labels(env).items()
+            if name != deployable.slug
+        ), f"overlays/{env}: the budget also holds batch pods"
+        min_replicas = kinds["HorizontalPodAutoscaler"][0]["spec"]["minReplicas"]
+        assert budget["spec"]["maxUnavailable"] < min_replicas, f"overlays/{env}"
+
+
+def test_dockerfile_limits_native_threads_by_default(deployable):
+    dockerfile = deployable.path / "Dockerfile"
+    assert re.search(r"^\s*OMP_NUM_THREADS=1\b", dockerfile.read_text(), re.MULTILINE), (
+        "the image should start native thread pools at one thread"
+    )
+
+
 # --- One cross-check: names agree everywhere ----------------------------------------
 
 
@@ -441,6 +593,10 @@ def test_names_agree_across_workflows_manifests_and_configs(deployable):
             applies = [step for step in job["steps"] if "kubectl apply -k" in step.get("run", "")]
             assert [step["working-directory"] for step in applies] == [f"deploy/k8s/overlays/{env}"]
             assert "$IMAGE_NAME=$REGISTRY/$IMAGE_NAME:$GITHUB_SHA" in applies[0]["run"]
+            # Pods wait for their Secret forever: fail the deployment at once instead.
+            checks_secret = f"kubectl get secret {slug}-secrets --namespace {slug}-{env}"
+            has_pods = bool(deployable.pod_specs(env))
+            assert (checks_secret in applies[0]["run"]) == has_pods, f"{env}: {applies[0]['run']}"
             if deployable.answers["serving"] == "fastapi":
                 assert f"deployment/{slug} --namespace {slug}-{env}" in applies[0]["run"]
         assert "push" in deploys[0]["if"]
