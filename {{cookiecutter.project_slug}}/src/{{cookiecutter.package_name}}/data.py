@@ -33,18 +33,18 @@ def unreadable(uri: str, error: Exception) -> Exception:
     if isinstance(error, io.StorageError) or io.is_storage_failure(error):
         return error if isinstance(error, io.StorageError) else io.storage_error(uri, error)
     if isinstance(error, FileNotFoundError):
-        return DataError(f"{shorten(uri)}: no such file")
+        return DataError(f"{uri}: no such file")
     if isinstance(error, IsADirectoryError):
-        return DataError(f"{shorten(uri)}: is a folder, not a CSV file")
+        return DataError(f"{uri}: is a folder, not a CSV file")
     if isinstance(error, pd.errors.EmptyDataError):
-        return DataError(f"{shorten(uri)}: empty file (expected a CSV header line)")
+        return DataError(f"{uri}: empty file (expected a CSV header line)")
     if isinstance(error, UnicodeDecodeError):
         return DataError(
-            f"{shorten(uri)}: not UTF-8 text (byte {error.start}: {error.reason}); "
+            f"{uri}: not UTF-8 text (byte {error.start}: {error.reason}); "
             "save the file as UTF-8 CSV"
         )
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return DataError(f"{shorten(uri)}: not a readable CSV file ({shorten(reason)})")
+    return DataError(f"{uri}: not a readable CSV file ({shorten(reason)})")
 
 
 raw_contract = RawSchema.to_schema()

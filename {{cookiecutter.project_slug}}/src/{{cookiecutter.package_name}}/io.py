@@ -91,7 +91,7 @@ def storage_error(uri: str, error: BaseException) -> StorageError:
     reason = shorten(str(error).strip().splitlines()[0] if str(error).strip() else "")
     kind = type(error).__name__
     return StorageError(
-        f"cannot use storage {shorten(uri)} ({kind}: {reason}): {advice}, {LOCAL_ADVICE}"
+        f"cannot use storage {uri} ({kind}: {reason}): {advice}, {LOCAL_ADVICE}"
     )
 
 

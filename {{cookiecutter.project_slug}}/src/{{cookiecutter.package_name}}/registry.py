@@ -154,7 +154,7 @@ class Registry:
             issue = error.errors()[0]
             where = ".".join(str(part) for part in issue["loc"]) or "file"
             raise CorruptVersionError(
-                f"model {self.name!r} v{version}: unreadable {shorten(uri)}"
+                f"model {self.name!r} v{version}: unreadable {uri}"
                 f" ({where}: {shorten(issue['msg'])}); re-register or remove that version"
             ) from None
 
@@ -166,7 +166,7 @@ class Registry:
             return ALIASES.validate_json(io.read_bytes(uri))
         except ValidationError:
             raise CorruptVersionError(
-                f"unreadable {shorten(uri)} (expected a JSON object of alias -> version);"
+                f"unreadable {uri} (expected a JSON object of alias -> version);"
                 " fix it or train again to rewrite it"
             ) from None
 
@@ -204,7 +204,7 @@ class Registry:
         uri = self._version_uri(card.version, "model.skops")
         if not io.exists(uri):
             raise CorruptVersionError(
-                f"model {self.name!r} v{card.version}: {shorten(uri)} is missing;"
+                f"model {self.name!r} v{card.version}: {uri} is missing;"
                 " re-register or remove that version"
             )
         payload = io.read_bytes(uri)
