@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 import structlog
@@ -31,3 +32,15 @@ def test_tracebacks_keep_every_line_but_not_huge_values(
     assert "Traceback" in output
     assert "ValueError: bad value" in output
     assert len(output) < 5_000
+
+
+def test_library_errors_are_one_line_without_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    try:
+        raise ConnectionError("no route to storage " + "z" * 10_000)
+    except ConnectionError:
+        logging.getLogger("cloud.sdk").exception("request failed, retrying")
+    output = capsys.readouterr().err
+    assert output == "error cloud.sdk: request failed, retrying\n"

@@ -53,6 +53,33 @@ def shorten_values(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return event_dict
 
 
+class OneLineFormatter(logging.Formatter):
+    """Records of libraries (cloud SDKs, HTTP clients) as one short line, no traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = shorten(record.getMessage().strip().partition("\n")[0], TRACEBACK_LINE_LIMIT)
+        return f"{record.levelname.lower()} {record.name}: {message}"
+
+
+class StderrHandler(logging.Handler):
+    """Writes to whatever `sys.stderr` is at the time (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"{self.format(record)}\n")
+        except Exception:
+            self.handleError(record)
+
+
+def route_library_logs() -> None:
+    """Send the standard library's log records to stderr as one line each (once)."""
+    root = logging.getLogger()
+    if not any(isinstance(handler, StderrHandler) for handler in root.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(OneLineFormatter())
+        root.addHandler(handler)
+
+
 def configure_logging(level: str = "INFO", fmt: Literal["console", "json"] = "json") -> None:
     renderer: Processor = (
         structlog.processors.JSONRenderer()
@@ -72,6 +99,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["console", "json"] = "js
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    route_library_logs()
 
 
 def get_logger(name: str) -> FilteringBoundLogger:
