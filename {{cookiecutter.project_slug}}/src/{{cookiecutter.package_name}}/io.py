@@ -90,9 +90,7 @@ def storage_error(uri: str, error: BaseException) -> StorageError:
     advice = STORAGE_ADVICE.get(scheme, "check the path and its permissions")
     reason = shorten(str(error).strip().splitlines()[0] if str(error).strip() else "")
     kind = type(error).__name__
-    return StorageError(
-        f"cannot use storage {uri} ({kind}: {reason}): {advice}, {LOCAL_ADVICE}"
-    )
+    return StorageError(f"cannot use storage {uri} ({kind}: {reason}): {advice}, {LOCAL_ADVICE}")
 
 
 def is_storage_failure(error: BaseException) -> bool:
