@@ -3,7 +3,7 @@ from typing import Annotated
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandera.errors import SchemaErrors
 from pydantic import Field, TypeAdapter, ValidationError
@@ -92,6 +92,7 @@ ids = st.one_of(
 ONE_CUSTOMER = generate_customers(1, seed=3)
 
 
+@settings(deadline=None)
 @given(candidate=ids)
 def test_contract_and_api_accept_exactly_the_valid_ids(candidate: str) -> None:
     frame = ONE_CUSTOMER.assign(customer_id=[candidate])

@@ -19,14 +19,14 @@ from {{cookiecutter.package_name}}.settings import ENV_PREFIX, load_settings
 
 
 def cgroup(tmp_path: Path, files: dict[str, str], own: str = "/") -> tuple[Path, Path]:
-    """A fake /sys/fs/cgroup tree and /proc/self/cgroup naming this process's group."""
+    """A fake /sys/fs/cgroup tree and /proc/self/cgroup naming this process's groups."""
     root = tmp_path / "cgroup"
     for relative, text in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text)
     root.mkdir(exist_ok=True)
     proc = tmp_path / "proc-self-cgroup"
-    proc.write_text(f"0::{own}\n")
+    proc.write_text(f"4:memory:/other\n2:cpu,cpuacct:{own}\n0::{own}\n")
     return root, proc
 
 
@@ -40,9 +40,27 @@ def cgroup(tmp_path: Path, files: dict[str, str], own: str = "/") -> tuple[Path,
         ({"cpu.max": "200000 100000", "job/cpu.max": "max 100000"}, "/job", 2.0),
         ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, "/", 3.0),
         ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, "/", None),
+        (
+            {
+                "cpu,cpuacct/pod/cpu.cfs_quota_us": "200000",
+                "cpu,cpuacct/pod/cpu.cfs_period_us": "100000",
+            },
+            "/pod",
+            2.0,
+        ),
         ({}, "/", None),
     ],
-    ids=["v2-none", "v2-one", "v2-one-and-half", "v2-nested", "v2-parent", "v1", "v1-none", "no"],
+    ids=[
+        "v2-none",
+        "v2-one",
+        "v2-one-and-half",
+        "v2-nested",
+        "v2-parent",
+        "v1",
+        "v1-none",
+        "v1-nested",
+        "no",
+    ],
 )
 def test_cpu_quota_is_read_from_cgroup_files(
     tmp_path: Path, files: dict[str, str], own: str, limit: float | None

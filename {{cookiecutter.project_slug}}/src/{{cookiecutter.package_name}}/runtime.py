@@ -31,13 +31,17 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _own_cgroup(proc_cgroup: Path) -> str:
-    """This process's cgroup v2 path (`0::/path` in /proc/self/cgroup), or "/"."""
+def _own_cgroups(proc_cgroup: Path) -> tuple[str, str]:
+    """This process's cgroup v2 path (`0::/path`) and v1 cpu path (`N:cpu,...:/path`)."""
+    v2 = v1 = "/"
     for line in (_read(proc_cgroup) or "").splitlines():
-        hierarchy, _, path = line.partition("::")
-        if hierarchy == "0" and path:
-            return path
-    return "/"
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and not controllers and path:
+            v2 = path
+        elif "cpu" in controllers.split(",") and path:
+            v1 = path
+    return v2, v1
 
 
 def cgroup_cpu_limit(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
@@ -45,10 +49,11 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) 
 
     cgroup v2: the smallest `cpu.max` ("<quota> <period>" or "max <period>") on the
     way from this process's cgroup up to `root`. cgroup v1: `cpu.cfs_quota_us` over
-    `cpu.cfs_period_us` (a quota of -1 means none).
+    `cpu.cfs_period_us` of this process's cpu cgroup, else of the mount (-1: none).
     """
     limits: list[float] = []
-    folder = root / _own_cgroup(proc_cgroup).lstrip("/")
+    own_v2, own_v1 = _own_cgroups(proc_cgroup)
+    folder = root / own_v2.lstrip("/")
     while True:
         quota, _, period = (_read(folder / "cpu.max") or "").partition(" ")
         if quota.isdigit() and period.isdigit() and int(period) > 0:
@@ -56,7 +61,9 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) 
         if folder == root or root not in folder.parents:
             break
         folder = folder.parent
-    for v1 in (root / "cpu", root / "cpu,cpuacct", root):
+    mounts = (root / "cpu", root / "cpu,cpuacct", root)
+    candidates = [mount / own_v1.lstrip("/") for mount in mounts] + list(mounts)
+    for v1 in candidates:
         quota_text = _read(v1 / "cpu.cfs_quota_us")
         period_text = _read(v1 / "cpu.cfs_period_us")
         if quota_text and period_text and quota_text.lstrip("-").isdigit():
