@@ -4,6 +4,7 @@ Metadata servers point at a closed local port and credentials are cleared, as on
 laptop; the subprocess timeout bounds each run (a hang fails the test).
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -54,10 +55,8 @@ def storage_uri() -> str:
 def fake_credentials(home: Path) -> dict[str, str]:
     """Credentials that look real to each SDK but cannot work here."""
     adc = home / "adc.json"
-    adc.write_text(
-        '{"type": "authorized_user", "client_id": "x", "client_secret": "y",'
-        ' "refresh_token": "z"}'
-    )
+    user = {"type": "authorized_user", "client_id": "x", "client_secret": "y", "refresh_token": "z"}
+    adc.write_text(json.dumps(user))
     return {
         "GOOGLE_APPLICATION_CREDENTIALS": str(adc),
         "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
