@@ -30,6 +30,7 @@ PRUNE: dict[tuple[str, str], list[str]] = {
     ("serving", "none"): [
         "src/{package_name}/serving",
         "tests/serving",
+        "tests/test_serve_command.py",
         "benchmarks/serve.py",
         "compose.yaml",
         "deploy/k8s/base/deployment.yaml",
@@ -45,6 +46,7 @@ PRUNE: dict[tuple[str, str], list[str]] = {
         "tests/test_notebooks.py",
     ],
     ("docs", "none"): ["docs", "mkdocs.yml"],
+    ("cloud", "none"): ["tests/test_cloud_storage.py"],
     # ci=none keeps .github/workflows/batch.yml when the batch jobs run in GitHub Actions.
     ("ci", "none"): [
         ".github/workflows/ci.yml",

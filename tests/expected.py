@@ -34,6 +34,7 @@ BASE = [
     "src/{pkg}/model.py",
     "src/{pkg}/registry.py",
     "src/{pkg}/report.py",
+    "src/{pkg}/runtime.py",
     "src/{pkg}/settings.py",
     "src/{pkg}/py.typed",
     "src/{pkg}/store.py",
@@ -48,7 +49,9 @@ BASE = [
     "tests/test_data.py",
     "tests/test_decorators.py",
     "tests/test_io.py",
+    "tests/test_logs.py",
     "tests/test_registry.py",
+    "tests/test_runtime.py",
     "tests/test_settings.py",
     "tests/test_store.py",
     "tests/pipelines/__init__.py",
@@ -87,6 +90,7 @@ PER_OPTION: dict[tuple[str, str], list[str]] = {
         "tests/serving/test_api.py",
         "tests/serving/test_batcher.py",
         "tests/serving/test_server.py",
+        "tests/test_serve_command.py",
         "tests/test_workflow.py",
     ],
     ("include_notebooks", "yes"): [
@@ -110,6 +114,9 @@ PER_OPTION: dict[tuple[str, str], list[str]] = {
         "deploy/k8s/base/cronjobs.yaml",
         "deploy/k8s/base/networkpolicy-batch.yaml",
     ],
+    ("cloud", "aws"): ["tests/test_cloud_storage.py"],
+    ("cloud", "gcp"): ["tests/test_cloud_storage.py"],
+    ("cloud", "azure"): ["tests/test_cloud_storage.py"],
 }
 
 

@@ -1,3 +1,7 @@
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -36,3 +40,53 @@ def test_failed_write_keeps_the_previous_version(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="step failed"):
         write_then_fail(uri, b"partial")
     assert io.read_text(uri) == "complete"
+
+
+WRITER = """
+import sys, time
+from {{cookiecutter.package_name}} import io
+with io.atomic_write(sys.argv[1]) as handle:
+    handle.write(b"half a file")
+    handle.flush()
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A process in the middle of an atomic write of tmp_path/out.csv."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path / "out.csv")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "writing"
+    yield process
+    process.kill()
+    process.wait()
+
+
+def partials(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.partial"))
+
+
+def test_next_write_removes_what_a_killed_writer_left(
+    tmp_path: Path, writer: subprocess.Popen[str]
+) -> None:
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert len(partials(tmp_path)) == 1
+
+    io.write_text(str(tmp_path / "out.csv"), "complete")
+
+    assert partials(tmp_path) == []
+    assert (tmp_path / "out.csv").read_text() == "complete"
+
+
+def test_a_live_writers_temporary_is_kept(tmp_path: Path, writer: subprocess.Popen[str]) -> None:
+    io.write_text(str(tmp_path / "out.csv"), "complete")
+    io.write_text(str(tmp_path / "other.csv"), "complete")
+    assert len(partials(tmp_path)) == 1
+    assert writer.poll() is None

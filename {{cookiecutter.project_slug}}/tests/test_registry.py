@@ -1,13 +1,25 @@
 import hashlib
 import json
+import pickle
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
 from {{cookiecutter.package_name}} import data, io
 from {{cookiecutter.package_name}}.model import GradientBoostingModel, UntrustedModelError
-from {{cookiecutter.package_name}}.registry import IntegrityError, ModelNotFoundError, Registry
+from {{cookiecutter.package_name}}.registry import (
+    CorruptVersionError,
+    IntegrityError,
+    ModelNotFoundError,
+    Registry,
+    RegistryError,
+    code_version,
+)
 from {{cookiecutter.package_name}}.settings import ModelSettings
 
 
@@ -77,3 +89,124 @@ def test_unknown_alias_says_what_exists(registry: Registry, fitted: GradientBoos
         registry.resolve("prod")
     with pytest.raises(ModelNotFoundError, match="no version 7"):
         registry.set_alias("prod", 7)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_metrics_are_refused_before_anything_is_written(
+    registry: Registry, fitted: GradientBoostingModel, value: float
+) -> None:
+    with pytest.raises(RegistryError, match=r"metrics\.roc_auc"):
+        registry.register(fitted, {"roc_auc": value}, "abc")
+    assert registry.versions() == []
+    assert not io.exists(registry.root)
+
+
+def test_card_records_the_estimators_actual_parameters(
+    registry: Registry, customers: pd.DataFrame
+) -> None:
+    features, target = data.split_target(
+        data.build_features(data.clean(data.validate_raw(customers)))
+    )
+    model = GradientBoostingModel(ModelSettings(max_iter=7, learning_rate=0.3)).fit(
+        features, target
+    )
+    card = registry.register(model, {"roc_auc": 0.8}, "abc")
+    assert card.estimator == "sklearn.ensemble.HistGradientBoostingClassifier"
+    assert card.params["max_iter"] == 7
+    assert card.params["learning_rate"] == 0.3
+    assert "early_stopping" in card.params
+    assert registry.card(card.version) == card
+
+
+def write_metadata(registry: Registry, version: int, text: str) -> None:
+    io.write_text(io.join(registry.root, f"v{version}", "metadata.json"), text)
+
+
+def test_a_corrupt_version_is_skipped_by_latest_and_named_when_asked_for(
+    registry: Registry, fitted: GradientBoostingModel
+) -> None:
+    registry.set_alias("dev", registry.register(fitted, {"roc_auc": 0.8}, "abc").version)
+    registry.set_alias("prod", registry.register(fitted, {"roc_auc": 0.9}, "def").version)
+    write_metadata(registry, 2, '{"name": "churn", "version": 2, "metrics": {"roc_auc": null}')
+
+    assert registry.resolve("latest").version == 1
+    with pytest.raises(CorruptVersionError, match=r"v2: unreadable .*metadata\.json"):
+        registry.resolve("prod")
+    assert registry.register(fitted, {"roc_auc": 0.7}, "ghi").version == 3
+
+
+def test_a_version_without_metadata_is_not_a_version_and_its_number_is_not_reused(
+    registry: Registry, fitted: GradientBoostingModel
+) -> None:
+    registry.register(fitted, {"roc_auc": 0.8}, "abc")
+    io.write_bytes(io.join(registry.root, "v2", "model.skops"), fitted.save())
+    assert registry.versions() == [1]
+    assert registry.resolve("latest").version == 1
+    assert registry.register(fitted, {"roc_auc": 0.8}, "abc").version == 3
+
+
+def test_corrupt_aliases_file_is_a_registry_error(
+    registry: Registry, fitted: GradientBoostingModel
+) -> None:
+    registry.set_alias("dev", registry.register(fitted, {}, "abc").version)
+    io.write_text(io.join(registry.root, "aliases.json"), "[1, 2")
+    with pytest.raises(CorruptVersionError, match=r"aliases\.json"):
+        registry.resolve("dev")
+
+
+def replace_artifact(registry: Registry, version: int, payload: bytes) -> None:
+    """Swap a version's model file and record its sha256, as a careless hand would."""
+    base = io.join(registry.root, f"v{version}")
+    io.write_bytes(io.join(base, "model.skops"), payload)
+    metadata = json.loads(io.read_text(io.join(base, "metadata.json")))
+    metadata["sha256"] = hashlib.sha256(payload).hexdigest()
+    io.write_text(io.join(base, "metadata.json"), json.dumps(metadata))
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (pickle.dumps({"model": "anything"}), "not a skops model file"),
+        (b"", "not a skops model file"),
+        (sio.dumps(Pipeline([("classifier", LogisticRegression())])), "LogisticRegression"),
+        (sio.dumps({"weights": [1, 2, 3]}), "expected a Pipeline"),
+    ],
+    ids=["pickle", "empty", "other-estimator", "not-a-model"],
+)
+def test_foreign_artifacts_are_refused_with_a_reason(
+    registry: Registry, fitted: GradientBoostingModel, payload: bytes, reason: str
+) -> None:
+    registry.register(fitted, {}, "abc")
+    replace_artifact(registry, 1, payload)
+    with pytest.raises(CorruptVersionError, match=reason):
+        registry.load("v1")
+
+
+def test_missing_model_file_is_named(registry: Registry, fitted: GradientBoostingModel) -> None:
+    registry.register(fitted, {}, "abc")
+    fs, path = io.resolve(io.join(registry.root, "v1", "model.skops"))
+    fs.rm(path)
+    with pytest.raises(CorruptVersionError, match=r"v1: .*model\.skops is missing"):
+        registry.load("v1")
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(folder), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_code_version_marks_uncommitted_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GIT_COMMIT", raising=False)
+    git(tmp_path, "init", "-q")
+    (tmp_path / "train.py").write_text("print('v1')\n")
+    git(tmp_path, "add", "train.py")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "one")
+    commit = git(tmp_path, "rev-parse", "--short=12", "HEAD")
+    monkeypatch.chdir(tmp_path)
+
+    assert code_version().endswith(f"+{commit}")
+    (tmp_path / "train.py").write_text("print('v2')\n")
+    assert code_version().endswith(f"+{commit}.dirty")

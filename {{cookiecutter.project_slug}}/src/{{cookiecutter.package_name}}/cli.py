@@ -7,11 +7,12 @@ from enum import IntEnum
 
 from pandera.errors import SchemaErrors
 
-from . import io
+from . import io, runtime
 from .contracts import describe_violation
+from .data import DataError
 from .datagen import generate_customers
-from .logs import configure_logging, get_logger
-from .model import UntrustedModelError
+from .logs import configure_logging, get_logger, shorten
+from .model import ModelLoadError
 from .pipelines.monitor import RetrainNeededError, monitor
 from .pipelines.predict import predict
 from .pipelines.train import MetricGateError, train
@@ -26,14 +27,23 @@ logger = get_logger(__name__)
 
 
 class ExitCode(IntEnum):
+    """What the README's exit-code table documents; schedulers act on these."""
+
     OK = 0
     USAGE = 2
     SETTINGS = 3
+    DATA = 4
     CONTRACT = 4
     METRIC_GATE = 5
     REGISTRY = 6
     RETRAIN_NEEDED = 7
     STORE = 8
+    STORAGE = 9
+    SERVE = 10
+
+
+# Longest line of an error message (values inside are cut to 80 characters already).
+MESSAGE_LINE_LIMIT = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +75,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def storage_uris(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """Every storage location the command touches, for the reachability check."""
+    uris = [
+        settings.storage.registry_uri,
+        settings.storage.reports_uri,
+        settings.data.train_uri,
+        settings.data.predict_input_uri,
+        settings.data.predictions_uri,
+        getattr(args, "input", None) or "",
+        getattr(args, "output", None) or "",
+    ]
+    return [uri for uri in dict.fromkeys(uris) if uri]
+
+
+def prepare(args: argparse.Namespace, settings: Settings) -> None:
+    """Before any work: size the native thread pools, check that storage answers."""
+    runtime.limit_threads(settings.runtime.threads)
+    for uri in storage_uris(args, settings):
+        io.check_reachable(uri)
+
+
 def run(args: argparse.Namespace, settings: Settings | None) -> None:
+    if settings is not None:
+        prepare(args, settings)
     if args.command == "generate":
         frame = generate_customers(args.rows, seed=args.seed, with_label=not args.no_label)
         io.write_csv(args.output, frame)
@@ -79,6 +112,8 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
     elif args.command == "predict" and settings is not None:
         scored = predict(settings, input_uri=args.input, output_uri=args.output)
         print(f"wrote {scored.rows} predictions (model v{scored.model_version})")
+        if scored.duplicates:
+            print(f"dropped {scored.duplicates} rows whose id was already scored (first kept)")
         print(f"output: {scored.output_uri}")
     elif args.command == "monitor" and settings is not None:
         report = monitor(settings)
@@ -97,21 +132,36 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
 # What each failure means for the caller (a scheduler acts on the exit code).
 FAILURES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (SettingsError, ExitCode.SETTINGS),
-    (SchemaErrors, ExitCode.CONTRACT),
+    (SchemaErrors, ExitCode.DATA),
+    (DataError, ExitCode.DATA),
     (MetricGateError, ExitCode.METRIC_GATE),
     (RegistryError, ExitCode.REGISTRY),
-    (UntrustedModelError, ExitCode.REGISTRY),
+    (ModelLoadError, ExitCode.REGISTRY),
     (RetrainNeededError, ExitCode.RETRAIN_NEEDED),
     (StoreError, ExitCode.STORE),
+    (io.StorageError, ExitCode.STORAGE),
+    (runtime.ServeError, ExitCode.SERVE),
 )
+
+
+def classify(error: Exception) -> tuple[ExitCode, Exception] | None:
+    """The exit code for `error` (and the error to report), or None for a bug."""
+    code = next((code for kind, code in FAILURES if isinstance(error, kind)), None)
+    if code is not None:
+        return code, error
+    if io.is_storage_failure(error):
+        return ExitCode.STORAGE, io.storage_error("storage", error)
+    return None
 
 
 def explain(error: Exception) -> str:
     if isinstance(error, SchemaErrors):
-        return f"data contract violated\n{describe_violation(error)}"
-    if isinstance(error, RetrainNeededError):
-        return f"retrain needed: {error}"
-    return str(error)
+        text = f"data contract violated\n{describe_violation(error)}"
+    elif isinstance(error, RetrainNeededError):
+        text = f"retrain needed: {error}"
+    else:
+        text = str(error)
+    return "\n".join(shorten(line, MESSAGE_LINE_LIMIT) for line in text.splitlines())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,12 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging("INFO", "console")
         run(args, settings)
     except Exception as error:
-        code = next((code for kind, code in FAILURES if isinstance(error, kind)), None)
-        if code is None:
+        classified = classify(error)
+        if classified is None:
             raise
-        failure = type(error).__name__
+        code, reported = classified
+        failure = type(reported).__name__
         logger.error("command.failed", command=args.command, exit_code=int(code), error=failure)
-        print(f"error: {explain(error)}", file=sys.stderr)
+        print(f"error: {explain(reported)}", file=sys.stderr)
         return code
     return ExitCode.OK
 

@@ -1,5 +1,6 @@
 """Workflow steps on data: load (raw contract), clean (clean contract), features."""
 
+import csv
 import hashlib
 from collections.abc import Iterator
 
@@ -17,6 +18,34 @@ from .contracts import (
     RawSchema,
 )
 from .decorators import log_call, log_time
+from .logs import shorten
+
+# What pandas raises for bytes that are not a CSV table it can read.
+UNREADABLE = (UnicodeDecodeError, pd.errors.ParserError, csv.Error, ValueError, OverflowError)
+
+
+class DataError(Exception):
+    """An input dataset cannot be used: missing, empty, not UTF-8 CSV, or too small."""
+
+
+def unreadable(uri: str, error: Exception) -> Exception:
+    """The one-line error for a dataset that could not be read (storage errors pass)."""
+    if isinstance(error, io.StorageError) or io.is_storage_failure(error):
+        return error if isinstance(error, io.StorageError) else io.storage_error(uri, error)
+    if isinstance(error, FileNotFoundError):
+        return DataError(f"{uri}: no such file")
+    if isinstance(error, IsADirectoryError):
+        return DataError(f"{uri}: is a folder, not a CSV file")
+    if isinstance(error, pd.errors.EmptyDataError):
+        return DataError(f"{uri}: empty file (expected a CSV header line)")
+    if isinstance(error, UnicodeDecodeError):
+        return DataError(
+            f"{uri}: not UTF-8 text (byte {error.start}: {error.reason}); "
+            "save the file as UTF-8 CSV"
+        )
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return DataError(f"{uri}: not a readable CSV file ({shorten(reason)})")
+
 
 raw_contract = RawSchema.to_schema()
 clean_contract = CleanSchema.to_schema()
@@ -32,13 +61,24 @@ def validate_raw(frame: pd.DataFrame) -> pd.DataFrame:
 @log_time
 @log_call
 def load_raw(uri: str) -> pd.DataFrame:
-    """Read a whole dataset and enforce the raw contract."""
-    return validate_raw(io.read_csv(uri))
+    """Read a whole dataset and enforce the raw contract; DataError if it cannot be read."""
+    try:
+        frame = io.read_csv(uri)
+    except (OSError, io.StorageError, pd.errors.EmptyDataError, *UNREADABLE) as error:
+        raise unreadable(uri, error) from None
+    return validate_raw(frame)
 
 
 def stream_raw(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Read a dataset chunk by chunk, each chunk checked against the raw contract."""
-    for chunk in io.iter_csv(uri, chunk_rows):
+    chunks = io.iter_csv(uri, chunk_rows)
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except (OSError, io.StorageError, pd.errors.EmptyDataError, *UNREADABLE) as error:
+            raise unreadable(uri, error) from None
         yield validate_raw(chunk)
 
 
@@ -46,8 +86,8 @@ def stream_raw(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
 @log_call
 @pa.check_output(clean_contract, lazy=True)
 def clean(raw: pd.DataFrame) -> pd.DataFrame:
-    """Normalise categories, drop duplicate customers (last wins), fill derivable charges."""
-    return apply_cleaning(raw.drop_duplicates(subset=ID_COLUMN, keep="last"))
+    """Normalise categories, drop duplicate customers (first wins), fill derivable charges."""
+    return apply_cleaning(raw.drop_duplicates(subset=ID_COLUMN, keep="first"))
 
 
 def apply_cleaning(raw: pd.DataFrame) -> pd.DataFrame:
@@ -81,9 +121,9 @@ def add_features(clean_frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_target(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Separate the label from the features; raise if the data carries no label."""
+    """Separate the label from the features; DataError if the data carries no label."""
     if TARGET_COLUMN not in features.columns:
-        raise ValueError(f"training data has no {TARGET_COLUMN!r} column")
+        raise DataError(f"training data has no {TARGET_COLUMN!r} column (the label)")
     return features.drop(columns=[TARGET_COLUMN]), features[TARGET_COLUMN]
 
 

@@ -4,7 +4,9 @@ Layout under the registry URI:
     <name>/v<N>/model.skops       the serialised model
     <name>/v<N>/metadata.json     metrics, data fingerprint, code version, sha256, ...
     <name>/aliases.json           alias (one per environment) -> version
-A version exists once its metadata is written (last, atomically).
+A version exists once its metadata is written (last, atomically, after the card was
+validated): a crash in between leaves a folder without metadata, which is not a version
+and whose number is never reused.
 """
 
 import hashlib
@@ -14,10 +16,14 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter, ValidationError
 
 from . import io
-from .model import GradientBoostingModel, Model
+from .logs import get_logger, shorten
+from .model import GradientBoostingModel, Model, ModelLoadError, UntrustedModelError
+
+logger = get_logger(__name__)
+ALIASES = TypeAdapter(dict[str, int])
 
 
 class RegistryError(Exception):
@@ -32,7 +38,15 @@ class IntegrityError(RegistryError):
     """A stored artifact does not match its recorded sha256."""
 
 
+class CorruptVersionError(RegistryError):
+    """A version's files are missing or unreadable."""
+
+
 class ModelCard(BaseModel):
+    """What the registry records about a version (metadata.json); metrics are finite."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
     name: str
     version: int
     created_at: datetime
@@ -40,28 +54,38 @@ class ModelCard(BaseModel):
     data_fingerprint: str
     code_version: str
     sha256: str
-    params: dict[str, float | int | str]
+    estimator: str = ""
+    params: dict[str, JsonValue]
     features: list[str]
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
+
+
 def code_version() -> str:
-    """Package version plus the git commit (GIT_COMMIT, or asked from git)."""
+    """Package version plus the git commit (GIT_COMMIT, or asked from git).
+
+    A working tree with uncommitted changes to tracked files is marked `.dirty`
+    (e.g. `0.1.0+abc123.dirty`): the model was not trained from that commit alone.
+    """
     version = metadata.version("{{ cookiecutter.project_slug }}")
     commit = os.environ.get("GIT_COMMIT", "")
     if not commit:
         try:
-            commit = subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
+            commit = _git("rev-parse", "--short=12", "HEAD")
+            if _git("status", "--porcelain", "--untracked-files=no"):
+                commit = f"{commit}.dirty"
+        except (OSError, subprocess.SubprocessError):
             commit = ""
-    return f"{version}+{commit[:12]}" if commit else version
+    return f"{version}+{commit}" if commit else version
 
 
 class Registry:
+    """Versions of one model under `uri`: written model first, metadata last."""
+
     def __init__(self, uri: str, name: str) -> None:
         self.uri = uri
         self.name = name
@@ -70,38 +94,52 @@ class Registry:
     def _version_uri(self, version: int, filename: str) -> str:
         return io.join(self.root, f"v{version}", filename)
 
-    def versions(self) -> list[int]:
+    def _folders(self) -> list[tuple[int, bool]]:
+        """Every version folder, with whether its metadata exists (complete)."""
         fs, path = io.resolve(self.root)
         if not fs.exists(path):
             return []
         found = []
         for entry in fs.ls(path, detail=False):
             base = str(entry).rstrip("/").rsplit("/", 1)[-1]
-            complete = fs.exists(f"{str(entry).rstrip('/')}/metadata.json")
-            if base.startswith("v") and base[1:].isdigit() and complete:
-                found.append(int(base[1:]))
+            if base.startswith("v") and base[1:].isdigit():
+                complete = fs.exists(f"{str(entry).rstrip('/')}/metadata.json")
+                found.append((int(base[1:]), complete))
         return sorted(found)
+
+    def versions(self) -> list[int]:
+        """Versions whose metadata was written (a crash before that leaves no version)."""
+        return [version for version, complete in self._folders() if complete]
 
     def register(
         self,
         model: Model,
         metrics: dict[str, float],
         data_fingerprint: str,
-        params: dict[str, float | int | str],
+        params: dict[str, JsonValue] | None = None,
     ) -> ModelCard:
-        version = max(self.versions(), default=0) + 1
+        """Store a new version; the card is validated before anything is written."""
+        version = max((number for number, _ in self._folders()), default=0) + 1
         payload = model.save()
-        card = ModelCard(
-            name=self.name,
-            version=version,
-            created_at=datetime.now(UTC),
-            metrics=metrics,
-            data_fingerprint=data_fingerprint,
-            code_version=code_version(),
-            sha256=hashlib.sha256(payload).hexdigest(),
-            params=params,
-            features=model.feature_names,
-        )
+        try:
+            card = ModelCard(
+                name=self.name,
+                version=version,
+                created_at=datetime.now(UTC),
+                metrics=metrics,
+                data_fingerprint=data_fingerprint,
+                code_version=code_version(),
+                sha256=hashlib.sha256(payload).hexdigest(),
+                estimator=model.estimator,
+                params=model.params() if params is None else params,
+                features=model.feature_names,
+            )
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+                for issue in error.errors()
+            )
+            raise RegistryError(f"refusing to register {self.name!r}: {problems}") from None
         io.write_bytes(self._version_uri(version, "model.skops"), payload)
         io.write_text(self._version_uri(version, "metadata.json"), card.model_dump_json(indent=2))
         return card
@@ -110,14 +148,27 @@ class Registry:
         uri = self._version_uri(version, "metadata.json")
         if not io.exists(uri):
             raise ModelNotFoundError(f"model {self.name!r} has no version {version} in {self.uri}")
-        return ModelCard.model_validate_json(io.read_text(uri))
+        try:
+            return ModelCard.model_validate_json(io.read_bytes(uri))
+        except ValidationError as error:
+            issue = error.errors()[0]
+            where = ".".join(str(part) for part in issue["loc"]) or "file"
+            raise CorruptVersionError(
+                f"model {self.name!r} v{version}: unreadable {uri}"
+                f" ({where}: {shorten(issue['msg'])}); re-register or remove that version"
+            ) from None
 
     def aliases(self) -> dict[str, int]:
         uri = io.join(self.root, "aliases.json")
         if not io.exists(uri):
             return {}
-        loaded: dict[str, int] = json.loads(io.read_text(uri))
-        return loaded
+        try:
+            return ALIASES.validate_json(io.read_bytes(uri))
+        except ValidationError:
+            raise CorruptVersionError(
+                f"unreadable {uri} (expected a JSON object of alias -> version);"
+                " fix it or train again to rewrite it"
+            ) from None
 
     def set_alias(self, alias: str, version: int) -> None:
         self.card(version)
@@ -125,18 +176,24 @@ class Registry:
         io.write_text(io.join(self.root, "aliases.json"), json.dumps(aliases, indent=2))
 
     def resolve(self, reference: str) -> ModelCard:
-        """Find a version by alias (e.g. an environment), `v<N>` or `latest`."""
+        """Find a version by alias (e.g. an environment), `v<N>` or `latest`.
+
+        `latest` is the newest version whose metadata reads; unreadable versions are
+        skipped with a warning. A named version or alias that is unreadable is an error.
+        """
         if reference == "latest":
-            versions = self.versions()
-            if not versions:
-                raise ModelNotFoundError(f"no model {self.name!r} registered in {self.uri}")
-            return self.card(versions[-1])
+            for version in reversed(self.versions()):
+                try:
+                    return self.card(version)
+                except CorruptVersionError as error:
+                    logger.warning("registry.version_skipped", version=version, reason=str(error))
+            raise ModelNotFoundError(f"no model {self.name!r} registered in {self.uri}")
         if reference.startswith("v") and reference[1:].isdigit():
             return self.card(int(reference[1:]))
         aliases = self.aliases()
         if reference not in aliases:
             raise ModelNotFoundError(
-                f"no model {self.name!r} with alias {reference!r} in {self.uri}"
+                f"no model {self.name!r} with alias {shorten(reference)!r} in {self.uri}"
                 f" (aliases: {sorted(aliases) or 'none'}); train one first"
             )
         return self.card(aliases[reference])
@@ -144,11 +201,22 @@ class Registry:
     def load(self, reference: str) -> tuple[Model, ModelCard]:
         """Load a model after checking its bytes against the recorded sha256."""
         card = self.resolve(reference)
-        payload = io.read_bytes(self._version_uri(card.version, "model.skops"))
+        uri = self._version_uri(card.version, "model.skops")
+        if not io.exists(uri):
+            raise CorruptVersionError(
+                f"model {self.name!r} v{card.version}: {uri} is missing;"
+                " re-register or remove that version"
+            )
+        payload = io.read_bytes(uri)
         digest = hashlib.sha256(payload).hexdigest()
         if digest != card.sha256:
             raise IntegrityError(
                 f"model {self.name!r} v{card.version}: sha256 {digest} does not match "
                 f"the recorded {card.sha256}; refusing to load a modified artifact"
             )
-        return GradientBoostingModel.load(payload), card
+        try:
+            return GradientBoostingModel.load(payload), card
+        except UntrustedModelError:
+            raise
+        except ModelLoadError as error:
+            raise CorruptVersionError(f"model {self.name!r} v{card.version}: {error}") from None

@@ -16,6 +16,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from .logs import shorten
+
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 CONFIG_DIR_VARIABLE = f"{ENV_PREFIX}CONFIG_DIR"
 
@@ -82,6 +84,14 @@ class LoggingSettings(Section):
     format: Literal["console", "json"] = "json"
 
 
+class RuntimeSettings(Section):
+    threads: int | None = Field(
+        default=None,
+        gt=0,
+        description="Threads per native pool (OpenMP, BLAS); default: the CPUs this process has.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything a job needs, validated once at start."""
 
@@ -103,6 +113,7 @@ class Settings(BaseSettings):
 {%- endif %}
     monitoring: MonitoringSettings = MonitoringSettings()
     logging: LoggingSettings = LoggingSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -144,7 +155,7 @@ def load_settings(env: str, directory: Path | None = None) -> Settings:
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
-            f" (got {issue['input']!r})"
+            f" (got {shorten(repr(issue['input']))})"
             for issue in error.errors()
         )
         raise SettingsError(f"invalid settings for environment {env!r}: {problems}") from None

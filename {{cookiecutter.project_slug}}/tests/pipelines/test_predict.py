@@ -41,3 +41,32 @@ def test_contract_violation_writes_no_output(
 def test_predict_needs_a_trained_model(memory_settings: Settings) -> None:
     with pytest.raises(ModelNotFoundError, match="alias 'test'"):
         predict(memory_settings)
+
+
+def test_duplicate_ids_are_dropped_across_chunks_and_counted(
+    memory_settings: Settings, customers: pd.DataFrame, memory_root: str
+) -> None:
+    train(memory_settings)
+    later = customers.head(5).assign(support_calls=9)
+    doubled = pd.concat([customers, later, customers.iloc[[10]]], ignore_index=True)
+    input_uri = io.join(memory_root, "input", "doubled.csv")
+    io.write_csv(input_uri, doubled)
+
+    result = predict(memory_settings, input_uri=input_uri)
+
+    scored = io.read_csv(result.output_uri)
+    assert memory_settings.data.chunk_rows < len(customers)
+    assert scored["customer_id"].tolist() == customers["customer_id"].tolist()
+    assert result.duplicates == 6
+    assert result.rows == len(customers)
+
+
+def test_header_only_input_writes_a_header_only_output(
+    memory_settings: Settings, customers: pd.DataFrame, memory_root: str
+) -> None:
+    train(memory_settings)
+    input_uri = io.join(memory_root, "input", "empty.csv")
+    io.write_csv(input_uri, customers.head(0))
+    result = predict(memory_settings, input_uri=input_uri)
+    assert result.rows == 0
+    assert io.read_csv(result.output_uri).empty

@@ -1,7 +1,9 @@
 """Training: load -> clean -> features -> fit -> evaluate (metric gate) -> register."""
 
+import math
 from dataclasses import dataclass
 
+import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from .. import data, io
@@ -19,6 +21,26 @@ class MetricGateError(Exception):
     """The trained model scored below the configured minimum; nothing was registered."""
 
 
+def check_splittable(target: pd.Series, test_size: float) -> None:
+    """DataError unless a stratified split leaves every class in both parts.
+
+    Data with a single class splits; its metrics are undefined and fail the gate.
+    """
+    rows = len(target)
+    test_rows = math.ceil(rows * test_size)
+    counts = target.value_counts()
+    classes = ", ".join(f"{label}: {count}" for label, count in counts.sort_index().items())
+    if rows - test_rows < 2 or test_rows < 1:
+        raise data.DataError(
+            f"training data has {rows} row(s), too few to split with training.test_size {test_size}"
+        )
+    if counts.min() < 2 or test_rows < len(counts) or rows - test_rows < len(counts):
+        raise data.DataError(
+            f"too few rows per class to split with training.test_size {test_size}"
+            f" ({classes}); every class needs at least 2 rows"
+        )
+
+
 @dataclass(frozen=True)
 class TrainResult:
     card: ModelCard
@@ -29,6 +51,7 @@ class TrainResult:
 def train(settings: Settings) -> TrainResult:
     features = data.build_features(data.clean(data.load_raw(settings.data.train_uri)))
     inputs, target = data.split_target(features)
+    check_splittable(target, settings.training.test_size)
     train_x, test_x, train_y, test_y = train_test_split(
         inputs,
         target,
@@ -50,20 +73,22 @@ def train(settings: Settings) -> TrainResult:
         feature_importance(model, test_x, test_y),
     )
     gate = settings.training.min_roc_auc
-    if metrics["roc_auc"] < gate:
+    undefined = sorted(name for name, value in metrics.items() if not math.isfinite(value))
+    if undefined or metrics["roc_auc"] < gate:
         rejected_uri = io.join(settings.storage.reports_uri, "train-rejected.html")
         io.write_text(rejected_uri, report)
-        raise MetricGateError(
-            f"roc_auc {metrics['roc_auc']:.4f} is below training.min_roc_auc {gate};"
-            f" model not registered (report: {rejected_uri})"
+        reason = (
+            f"{', '.join(undefined)} undefined (NaN) on the test split"
+            if undefined
+            else f"roc_auc {metrics['roc_auc']:.4f} is below training.min_roc_auc {gate}"
         )
+        raise MetricGateError(f"{reason}; model not registered (report: {rejected_uri})")
 
     registry = Registry(settings.storage.registry_uri, settings.model.name)
     card = registry.register(
         model,
         metrics=metrics,
         data_fingerprint=data.fingerprint(features),
-        params=settings.model.model_dump(),
     )
     registry.set_alias(settings.env, card.version)
     report_uri = io.join(settings.storage.reports_uri, f"train-v{card.version}.html")

@@ -410,7 +410,20 @@ def create_app(settings: Settings) -> FastAPI:
 def serve(settings: Settings, host: str, port: int) -> None:
     """Run the service with uvicorn until interrupted (history is flushed on the way out).
 
-    Idle keep-alive connections stay open longer than a load balancer's usual idle timeout
-    (60 s), so the balancer never reuses a connection the server is closing.
+    The socket is bound first, so a taken port fails with ServeError before the
+    model loads. Idle keep-alive connections stay open longer than a load balancer's
+    usual idle timeout (60 s), so the balancer never reuses a connection being closed.
     """
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, timeout_keep_alive=75)
+    from ..runtime import ServeError, listen
+
+    listener = listen(host, port)
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, access_log=False, timeout_keep_alive=75
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[listener])
+    finally:
+        listener.close()
+    if not server.started:
+        raise ServeError(f"the service on {host}:{port} did not start; the log above says why")
