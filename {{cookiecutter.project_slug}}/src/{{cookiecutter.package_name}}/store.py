@@ -315,10 +315,9 @@ class Store:
                 raise UnknownPredictionError(f"no prediction with id {prediction_id!r}")
             dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
             row = {"prediction_id": prediction_id, "outcome": outcome, "received_at": utc_now()}
-            inserted = connection.execute(
-                dialect.insert(feedback).values(row).on_conflict_do_nothing()
-            ).rowcount
-            if inserted:
+            statement = dialect.insert(feedback).values(row).on_conflict_do_nothing()
+            inserted = connection.execute(statement.returning(feedback.c.outcome)).first()
+            if inserted is not None:
                 return True
             stored = connection.execute(
                 sa.select(feedback.c.outcome).where(feedback.c.prediction_id == prediction_id)

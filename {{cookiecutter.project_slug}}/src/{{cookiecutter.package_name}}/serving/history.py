@@ -99,13 +99,16 @@ class HistoryWriter:
         self._task = asyncio.create_task(self._run(), name="history-writer")
 
     async def stop(self) -> None:
-        """Stop the committer and write everything still queued."""
+        """Stop the committer and write everything still queued (logged if it cannot be)."""
         task, self._task = self._task, None
         if task is not None:
             self._stopping = True
             self._wake.set()
             await task
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception as error:
+            logger.error("history.lost", rows=self.pending, error=describe_error(error))
 
     async def flush(self) -> int:
         """Write the queued rows now, in one transaction; return how many were written.
