@@ -84,6 +84,9 @@ PER_OPTION: dict[tuple[str, str], list[str]] = {
         "tests/serving/conftest.py",
         "tests/serving/test_api.py",
         "tests/serving/test_batcher.py",
+        "tests/serving/test_durability.py",
+        "tests/serving/test_jobs_and_service.py",
+        "tests/serving/test_readiness.py",
         "tests/serving/test_server.py",
     ],
     ("include_notebooks", "yes"): [
