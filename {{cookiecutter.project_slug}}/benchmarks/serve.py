@@ -3,16 +3,25 @@
     uv run python benchmarks/serve.py [--requests 3000] [--clients 1 16 64]
 
 Trains a model into a temporary folder, starts the service (`serve`, uvicorn) in a
-subprocess with a temporary SQLite history, and drives it over HTTP with httpx (async)
-at each concurrency: POST /predict with one record per request, and GET /health, a bare
+subprocess with a temporary SQLite history, and drives it over HTTP at each
+concurrency: POST /predict with one record per request, and GET /health, a bare
 endpoint of the same server (the cost of the HTTP stack alone). Beside them, the
 in-process rate of `model.predict_proba` on one row: the most a server that calls the
-model once per request could reach.
+model once per request could reach. The server runs twice, once per
+`store.history_mode`: durable (each prediction committed before it is answered, group
+commit) and background (answered first, written later); the last table is the
+throughput that durability costs.
+
+HTTP is driven by wrk (`apt-get install wrk`) when it is installed, else by an httpx
+client in this process, which competes with the server for CPU (a warning says so).
 """
 
 import argparse
 import asyncio
+import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +42,18 @@ from {{cookiecutter.package_name}}.registry import Registry
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, load_settings
 
 Row = tuple[str, str, float, float, float]
+MODES = ("durable", "background")
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {}
+for line in io.lines(os.getenv("BODIES")) do bodies[#bodies + 1] = line end
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/predict", nil, bodies[(counter % #bodies) + 1])
+end
+"""
 
 
 def free_port() -> int:
@@ -103,18 +124,81 @@ async def drive(
         await asyncio.gather(*(session.aclose() for session in sessions))
 
 
+def _search(pattern: str, text: str) -> re.Match[str]:
+    found = re.search(pattern, text)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk output (no {pattern!r}):\n{text}")
+    return found
+
+
+def wrk_run(
+    url: str, clients: int, seconds: int, script: Path | None
+) -> tuple[float, float, float]:
+    """Drive `url` with wrk for `seconds`: (req/s, p50 ms, p99 ms)."""
+    command = ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx or 3xx responses" in output:
+        raise RuntimeError(f"wrk saw failed requests:\n{output}")
+    rate = float(_search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return rate, _wrk_ms(output, "50%"), _wrk_ms(output, "99%")
+
+
+def _wrk_ms(output: str, share: str) -> float:
+    value, unit = _search(rf"{share}\s+([\d.]+)(us|ms|s)\b", output).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def measure(
+    url: str, clients: int, args: argparse.Namespace, records: list[dict[str, Any]], work: Path
+) -> tuple[Row, Row]:
+    """GET /health and POST /predict at `clients` concurrent clients, with wrk or httpx."""
+    if shutil.which("wrk"):
+        bodies = work / "bodies.jsonl"
+        bodies.write_text("".join(json.dumps(record) + "\n" for record in records))
+        script = work / "predict.lua"
+        script.write_text(WRK_SCRIPT)
+        os.environ["BODIES"] = str(bodies)
+        health = wrk_run(f"{url}/health", clients, args.seconds, None)
+        predict = wrk_run(f"{url}/predict", clients, args.seconds, script)
+        return ("GET /health (bare)", str(clients), *health), (
+            "POST /predict",
+            str(clients),
+            *predict,
+        )
+
+    async def post(client: httpx.AsyncClient, number: int) -> httpx.Response:
+        return await client.post("/predict", json=records[number % len(records)])
+
+    async def get(client: httpx.AsyncClient, _: int) -> httpx.Response:
+        return await client.get("/health")
+
+    rows = []
+    for name, call in (("GET /health (bare)", get), ("POST /predict", post)):
+        rate, latencies = asyncio.run(drive(call, url, clients, args.requests))
+        rows.append((name, str(clients), rate, *milliseconds(latencies)))
+    return rows[0], rows[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per measurement")
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per measurement (wrk)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print(
+            "warning: wrk is not installed (apt-get install wrk); driving HTTP from this"
+            " process, which takes CPU from the server: rates below are pessimistic",
+            file=sys.stderr,
+        )
 
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         env = {
             f"{ENV_PREFIX}STORAGE__REGISTRY_URI": str(work / "registry"),
             f"{ENV_PREFIX}STORAGE__REPORTS_URI": str(work / "reports"),
-            f"{ENV_PREFIX}STORE__URL": f"sqlite:///{work / 'store.db'}",
             f"{ENV_PREFIX}LOGGING__LEVEL": "WARNING",
         }
         os.environ.update(env)
@@ -124,45 +208,53 @@ def main() -> None:
 
         customers = generate_customers(1000, seed=5).drop(columns=["churned"])
         records = [
-            {key: (None if pd.isna(value) else value) for key, value in record.items()}
+            {str(key): (None if pd.isna(value) else value) for key, value in record.items()}
             for record in customers.to_dict("records")
         ]
-
-        async def predict(client: httpx.AsyncClient, number: int) -> httpx.Response:
-            return await client.post("/predict", json=records[number % len(records)])
-
-        async def health(client: httpx.AsyncClient, _: int) -> httpx.Response:
-            return await client.get("/health")
-
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        command = [
-            sys.executable,
-            "-m",
-            "{{ cookiecutter.package_name }}",
-            "serve",
-            "--port",
-            str(port),
-        ]
-        server = subprocess.Popen(command, env=os.environ | env, stderr=subprocess.DEVNULL)
-        try:
-            wait_until_ready(url)
-            for name, call in (("GET /health (bare)", health), ("POST /predict", predict)):
+        served: dict[tuple[str, str], float] = {}
+        for mode in MODES:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            mode_env = env | {
+                f"{ENV_PREFIX}STORE__URL": f"sqlite:///{work / f'store-{mode}.db'}",
+                f"{ENV_PREFIX}STORE__HISTORY_MODE": mode,
+            }
+            command = [
+                sys.executable,
+                "-m",
+                "{{ cookiecutter.package_name }}",
+                "serve",
+                "--port",
+                str(port),
+            ]
+            server = subprocess.Popen(command, env=os.environ | mode_env, stderr=subprocess.DEVNULL)
+            try:
+                wait_until_ready(url)
                 for clients in args.clients:
-                    rate, latencies = asyncio.run(drive(call, url, clients, args.requests))
-                    rows.append((name, str(clients), rate, *milliseconds(latencies)))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+                    health, predict = measure(url, clients, args, records, work)
+                    if mode == MODES[0]:
+                        rows.append(health)
+                    rows.append((f"{predict[0]}, {mode} history", *predict[1:]))
+                    served[mode, predict[1]] = predict[2]
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
 
     print("| measurement | clients | req/s | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|")
     for name, clients, rate, p50, p99 in rows:
         print(f"| {name} | {clients} | {rate:,.0f} | {p50:.1f} | {p99:.1f} |")
     baseline = rows[0][2]
-    served = {clients: rate for name, clients, rate, _, _ in rows if name == "POST /predict"}
-    for clients, rate in served.items():
-        print(f"POST /predict at {clients} clients: {rate / baseline:.2f}x the one-row rate")
+    print()
+    print("| clients | durable req/s | background req/s | cost of durability | x one-row rate |")
+    print("|---:|---:|---:|---:|---:|")
+    for clients in map(str, args.clients):
+        durable, background = served["durable", clients], served["background", clients]
+        cost = 1 - durable / background
+        print(
+            f"| {clients} | {durable:,.0f} | {background:,.0f} | {cost:.1%}"
+            f" | {durable / baseline:.2f}x |"
+        )
 
 
 def wait_until_ready(url: str, timeout: float = 60) -> None:

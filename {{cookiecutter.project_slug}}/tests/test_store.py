@@ -1,20 +1,36 @@
-"""The prediction store on the backend configs/local.yaml names (a fresh one per test)."""
+"""The prediction store on the backend configs/local.yaml names (a fresh one per test).
 
+Tests taking `any_store` run on a SQLite file and on a fresh PostgreSQL database
+(when the driver is installed and the server of configs/local.yaml, or the local
+default, answers).
+"""
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from {{cookiecutter.package_name}}.contracts import FEATURE_COLUMNS
+from {{cookiecutter.package_name}}.settings import load_settings
 from {{cookiecutter.package_name}}.store import (
+    FeedbackConflictError,
     PredictionRow,
     Store,
     StoreError,
     UnknownPredictionError,
+    describe_error,
     new_prediction_id,
 )
+from tests.conftest import PROJECT_ROOT
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -39,6 +55,42 @@ def store(store_url: str) -> Store:
     return Store(store_url)
 
 
+@contextmanager
+def fresh_postgres_url() -> Iterator[str]:
+    """A database of its own on a reachable PostgreSQL server, dropped afterwards."""
+    pytest.importorskip("psycopg", reason="PostgreSQL driver not installed")
+    configured = sa.make_url(load_settings("local", PROJECT_ROOT / "configs").store.url)
+    if configured.get_backend_name() != "postgresql":
+        configured = sa.make_url(LOCAL_POSTGRES)
+    server = sa.create_engine(configured.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    try:
+        with server.connect() as connection:
+            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError:
+        server.dispose()
+        pytest.skip(f"no PostgreSQL server at {configured.host}:{configured.port}")
+    try:
+        yield configured.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        server.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+        yield store
+        store.close()
+        return
+    with fresh_postgres_url() as url:
+        store = Store(url)
+        yield store
+        store.close()
+
+
 def test_history_is_newest_first_filtered_and_paged(store: Store) -> None:
     rows = [row(0), row(1, "C2"), row(2, version="v2"), row(3)]
     store.log_predictions(rows)
@@ -53,17 +105,69 @@ def test_history_is_newest_first_filtered_and_paged(store: Store) -> None:
     assert [item.id for item in window] == [rows[2].id, rows[1].id]
 
 
-def test_feedback_needs_a_known_prediction_and_can_be_corrected(store: Store) -> None:
+def test_feedback_needs_a_known_prediction_and_keeps_the_first_outcome(any_store: Store) -> None:
     logged = row(0, prediction=1)
-    store.log_predictions([logged])
+    any_store.log_predictions([logged])
 
     with pytest.raises(UnknownPredictionError, match="no prediction with id"):
-        store.add_feedback("f" * 32, 1)
-    store.add_feedback(logged.id, 0)
-    store.add_feedback(logged.id, 1)
+        any_store.add_feedback("f" * 32, 1)
+    assert any_store.add_feedback(logged.id, 0) is True
+    assert any_store.add_feedback(logged.id, 0) is False  # a retry of the same outcome
+    with pytest.raises(FeedbackConflictError, match="already has outcome 0") as conflict:
+        any_store.add_feedback(logged.id, 1)
+    assert conflict.value.stored == 0
 
-    labelled = store.labelled_predictions(since=T0 - timedelta(days=1))
-    assert labelled[["id", "prediction", "outcome"]].values.tolist() == [[logged.id, 1, 1]]
+    labelled = any_store.labelled_predictions(since=T0 - timedelta(days=1))
+    assert labelled[["id", "prediction", "outcome"]].values.tolist() == [[logged.id, 1, 0]]
+
+
+def test_predictions_without_features_are_left_out_of_recent_features(any_store: Store) -> None:
+    """An entity lookup logs no features: stored as SQL NULL, and old JSON nulls are skipped."""
+    lookup = PredictionRow(
+        id=new_prediction_id(),
+        created_at=T0,
+        entity_id="C9",
+        model_version="baseline",
+        prediction=0,
+        probability=0.35,
+        source="baseline",
+    )
+    legacy = row(1)
+    any_store.log_predictions([row(0), lookup, legacy])
+    with any_store.engine.begin() as connection:  # as databases written before the fix hold
+        connection.execute(
+            sa.text("UPDATE predictions SET features = 'null' WHERE id = :id"), {"id": legacy.id}
+        )
+        stored_null = connection.execute(
+            sa.text("SELECT count(*) FROM predictions WHERE features IS NULL")
+        ).scalar_one()
+
+    recent = any_store.recent_features(since=T0 - timedelta(days=1))
+
+    assert stored_null == 1
+    assert list(recent.columns) == list(FEATURE_COLUMNS)
+    assert recent["tenure_months"].tolist() == [0]
+
+
+def test_database_errors_carry_no_parameters(any_store: Store) -> None:
+    secret = "CUSTOMER-SECRET-42"
+    logged = row(0, entity=secret)
+    any_store.log_predictions([logged])
+
+    with pytest.raises(sa.exc.IntegrityError) as duplicate:
+        any_store.log_predictions([logged])
+
+    assert secret not in str(duplicate.value)
+    assert secret not in describe_error(duplicate.value)
+    assert logged.id not in describe_error(duplicate.value)
+
+
+@given(text=st.text(min_size=1, max_size=300))
+@settings(max_examples=50, deadline=None)
+def test_described_errors_are_one_short_line(text: str) -> None:
+    described = describe_error(sa.exc.OperationalError("INSERT ...", {}, Exception(text)))
+    assert len(described.splitlines()) <= 1
+    assert len(described) <= 200 + len(" (999 characters)")  # cut, with the length noted
 
 
 def test_batch_output_is_upserted_per_entity(store: Store) -> None:

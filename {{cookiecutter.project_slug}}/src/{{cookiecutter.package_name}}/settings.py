@@ -56,6 +56,14 @@ class StoreSettings(Section):
     url: str = Field(min_length=1, description="SQLAlchemy URL of the prediction store.")
     flush_interval_seconds: float = Field(default=0.5, gt=0, description="History write delay.")
     flush_rows: int = Field(default=1000, gt=0, description="Flush history at this many rows.")
+    history_mode: Literal["durable", "background"] = Field(
+        default="durable",
+        description="durable: a prediction is stored before it is answered (group commit);"
+        " background: answered first, written within flush_interval_seconds.",
+    )
+    history_max_pending: int = Field(
+        default=10_000, gt=0, description="Uncommitted predictions before 503 Retry-After."
+    )
 {%- if cookiecutter.serving == "fastapi" %}
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from .contracts import FEATURE_COLUMNS, ID_COLUMN
+from .logs import shorten
 
 metadata = sa.MetaData()
 
@@ -38,7 +39,8 @@ predictions = sa.Table(
     sa.Column("prediction", sa.Integer, nullable=False),
     sa.Column("probability", sa.Float, nullable=False),
     sa.Column("source", sa.String(16), nullable=False),
-    sa.Column("features", sa.JSON),
+    # A prediction without features (an entity lookup) stores SQL NULL, not JSON null.
+    sa.Column("features", sa.JSON(none_as_null=True)),
 )
 
 feedback = sa.Table(
@@ -76,6 +78,22 @@ class StoreError(Exception):
 
 class UnknownPredictionError(StoreError):
     """Feedback names a prediction id that was never logged."""
+
+
+class FeedbackConflictError(StoreError):
+    """A prediction already has a different outcome; the first one is kept."""
+
+    def __init__(self, prediction_id: str, stored: int) -> None:
+        super().__init__(f"prediction {prediction_id!r} already has outcome {stored}")
+        self.stored = stored
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """Whether the store answers and holds its tables; `reason` says what is wrong."""
+
+    ok: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,18 @@ def json_records(frame: pd.DataFrame) -> list[Record]:
     return records
 
 
+def describe_error(error: BaseException) -> str:
+    """A database error as one line without the statement's parameters.
+
+    Engines hide parameters from SQLAlchemy's messages; the driver's own message can
+    still quote values on its later lines (PostgreSQL's DETAIL), so only its first
+    line is kept.
+    """
+    original = getattr(error, "orig", None) or error
+    first_line = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    return shorten(f"{type(original).__name__}: {first_line}", 200)
+
+
 def ensure_database(url: sa.URL) -> None:
     """Create the PostgreSQL database of `url` if it does not exist yet."""
     if url.get_backend_name() != "postgresql" or not url.database:
@@ -163,11 +193,11 @@ def create_store_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed)
+        engine = sa.create_engine(parsed, hide_parameters=True)
         sa.event.listen(engine, "connect", _enable_wal)
         return engine
     ensure_database(parsed)
-    return sa.create_engine(parsed, pool_pre_ping=True)
+    return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
 class Store:
@@ -178,18 +208,32 @@ class Store:
             self.engine = create_store_engine(url)
             metadata.create_all(self.engine)
         except (sa.exc.SQLAlchemyError, OSError) as error:
-            raise StoreError(f"prediction store {_redacted(url)} is unusable: {error}") from None
+            raise StoreError(
+                f"prediction store {_redacted(url)} is unusable: {describe_error(error)}"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
 
     def ping(self) -> bool:
+        return self.health().ok
+
+    def health(self) -> StoreHealth:
+        """Connect and check that every table of the schema is there.
+
+        Missing tables (a database replaced by an empty one) are reported, not
+        recreated: the schema is created when a process starts, so a restart restores
+        it deliberately rather than a running service writing into an unknown database.
+        """
         try:
             with self.engine.connect() as connection:
-                connection.execute(sa.text("SELECT 1"))
-        except sa.exc.SQLAlchemyError:
-            return False
-        return True
+                inspector = sa.inspect(connection)
+                missing = [name for name in metadata.tables if not inspector.has_table(name)]
+        except sa.exc.SQLAlchemyError as error:
+            return StoreHealth(ok=False, reason=f"unreachable: {describe_error(error)}")
+        if missing:
+            return StoreHealth(ok=False, reason=f"tables missing: {', '.join(missing)}")
+        return StoreHealth(ok=True)
 
     def _upsert(self, connection: Connection, table: sa.Table, rows: Sequence[Record]) -> None:
         if not rows:
@@ -256,16 +300,31 @@ class Store:
 
     # Feedback ------------------------------------------------------------------------
 
-    def add_feedback(self, prediction_id: str, outcome: int) -> None:
-        """Record (or correct) the true outcome of a logged prediction."""
+    def add_feedback(self, prediction_id: str, outcome: int) -> bool:
+        """Record the true outcome of a logged prediction; the first outcome is kept.
+
+        Returns True when this call stored it, False when the same outcome was already
+        there (a retry). Raises FeedbackConflictError naming the stored outcome when a
+        different one was, and UnknownPredictionError for an id never logged.
+        """
         with self.engine.begin() as connection:
             known = connection.execute(
                 sa.select(predictions.c.id).where(predictions.c.id == prediction_id)
             ).first()
             if known is None:
                 raise UnknownPredictionError(f"no prediction with id {prediction_id!r}")
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
             row = {"prediction_id": prediction_id, "outcome": outcome, "received_at": utc_now()}
-            self._upsert(connection, feedback, [row])
+            statement = dialect.insert(feedback).values(row).on_conflict_do_nothing()
+            inserted = connection.execute(statement.returning(feedback.c.outcome)).first()
+            if inserted is not None:
+                return True
+            stored = connection.execute(
+                sa.select(feedback.c.outcome).where(feedback.c.prediction_id == prediction_id)
+            ).scalar_one()
+        if stored != outcome:
+            raise FeedbackConflictError(prediction_id, stored)
+        return False
 
     def labelled_predictions(self, since: datetime) -> pd.DataFrame:
         """Predictions made since `since` that have feedback: prediction, probability, outcome."""
@@ -294,13 +353,17 @@ class Store:
         with self.engine.connect() as connection:
             records = [row[0] for row in connection.execute(served)]
             records += [row[0] for row in connection.execute(batch)]
-        return pd.DataFrame(records, columns=list(FEATURE_COLUMNS))
+        # Databases written before features were stored as SQL NULL hold JSON nulls.
+        return pd.DataFrame(
+            [record for record in records if isinstance(record, dict)],
+            columns=list(FEATURE_COLUMNS),
+        )
 
     # Online features and batch predictions ---------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction for a whole job: everything is written, or nothing."""
+        """One transaction: everything written inside it is committed together, or nothing."""
         with self.engine.begin() as connection:
             yield connection
 

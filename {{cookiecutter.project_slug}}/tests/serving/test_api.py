@@ -16,10 +16,11 @@ from tests.serving.conftest import record
 
 
 def test_health_ready_and_model(client: TestClient, trained_settings: Settings) -> None:
-    assert client.get("/health").json() == {"status": "ok", "detail": {}}
+    health = client.get("/health").json()
+    assert health == {"status": "ok", "detail": {"store": True, "history_writes_ok": True}}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["detail"] == {"model": True, "store": True}
+    assert ready.json()["detail"] == {"model": True, "batcher": True, "history": True}
     model = client.get("/model").json()
     assert model["name"] == trained_settings.model.name
     assert model["version"] == "v1"

@@ -3,7 +3,9 @@
 Input is streamed in chunks of `data.chunk_rows` rows so memory stays flat as
 files grow; the output appears atomically once every chunk has passed its
 contracts. The same run refreshes the prediction store (each entity's features
-and latest prediction, for online lookups and monitoring) in one transaction.
+and latest prediction, for online lookups and monitoring), committing once per chunk,
+so the service's writes never wait for more than one chunk; while the job runs,
+readers see the entities of committed chunks updated and the others not yet.
 
 Each id is scored once: the first record of an id wins, in its chunk and across
 chunks; later records with the same id are dropped and counted. The ids seen so far
@@ -77,14 +79,15 @@ def predict(
     store = Store(settings.store.url)
     scored_at = utc_now()
     try:
-        with io.atomic_write(output_uri) as handle, store.transaction() as connection:
+        with io.atomic_write(output_uri) as handle:
             for chunk in map(unique, data.stream_raw(input_uri, settings.data.chunk_rows)):
                 if chunk.empty:
                     continue
                 features = data.build_features(data.clean(chunk))
                 scored = score(features, model, version, settings.model.threshold)
                 scored.to_csv(handle, index=False, header=rows == 0)
-                store.write_batch(connection, features, scored, scored_at)
+                with store.transaction() as connection:  # one per chunk: short write locks
+                    store.write_batch(connection, features, scored, scored_at)
                 rows += len(scored)
             if rows == 0:
                 handle.write(f"{','.join(PredictionsSchema.to_schema().columns)}\n".encode())

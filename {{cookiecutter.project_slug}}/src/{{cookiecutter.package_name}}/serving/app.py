@@ -2,7 +2,8 @@
 
 `create_app(settings)` loads the environment's model from the registry and opens the
 prediction store when the app starts, and flushes the prediction history when it
-stops. Single records are micro-batched; history is written in the background.
+stops. Single records are micro-batched; each prediction is stored before it is
+answered (group commit), or in the background when `store.history_mode` says so.
 """
 
 import asyncio
@@ -37,17 +38,20 @@ from ..logs import get_logger
 from ..registry import Registry
 from ..settings import Settings
 from ..store import (
+    FeedbackConflictError,
     PredictionRow,
     Record,
     Store,
     StoreError,
+    StoreHealth,
     UnknownPredictionError,
     as_utc,
+    describe_error,
     new_prediction_id,
     utc_now,
 )
 from .batcher import MicroBatcher
-from .history import HistoryWriter
+from .history import HistoryFullError, HistoryWriter
 from .limits import UploadLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .predictor import (
@@ -55,12 +59,14 @@ from .predictor import (
     OutputFormat,
     Predictor,
     Scored,
+    feature_contract_violation,
 )
 from .schemas import (
     CustomerRecord,
     EntityPrediction,
     Feedback,
     FeedbackAccepted,
+    FeedbackConflict,
     HistoryItem,
     HistoryPage,
     ModelInfo,
@@ -73,6 +79,9 @@ logger = get_logger(__name__)
 
 UPLOAD_PATH = "/predict-batch"
 SPOOL_BYTES = 8 * 1024 * 1024
+# How long a health check waits for the store before calling it unreachable.
+STORE_CHECK_SECONDS = 1.0
+RETRY_AFTER_SECONDS = "1"
 
 
 def single_threaded_native_code() -> None:
@@ -116,15 +125,48 @@ class Service:
                 executor=model_thread,
             ),
             history=HistoryWriter(
-                store, settings.store.flush_interval_seconds, settings.store.flush_rows
+                store,
+                mode=settings.store.history_mode,
+                flush_interval=settings.store.flush_interval_seconds,
+                flush_rows=settings.store.flush_rows,
+                max_pending=settings.store.history_max_pending,
+                metrics=metrics,
             ),
             metrics=metrics,
         )
 
-    def log(self, rows: list[PredictionRow], source: str) -> None:
-        self.history.add(rows)
+    async def log(self, rows: list[PredictionRow], source: str) -> None:
+        """Hand the rows to the history writer (durable mode: return once stored)."""
+        try:
+            await self.history.add(rows)
+        except HistoryFullError as error:
+            self.metrics.history_refused.inc()
+            raise HTTPException(
+                503, str(error), headers={"Retry-After": RETRY_AFTER_SECONDS}
+            ) from None
         self.metrics.count_predictions([row.prediction for row in rows], source)
-        self.metrics.history_pending.set(self.history.pending)
+
+    @property
+    def ready(self) -> dict[str, bool]:
+        """What answering /predict needs of this process (the store is checked apart)."""
+        return {
+            "model": True,
+            "batcher": self.batcher.running,
+            "history": self.history.running,
+        }
+
+    async def store_health(self) -> StoreHealth:
+        """The store's health, within STORE_CHECK_SECONDS; also sets the store_up gauge."""
+        try:
+            health = await asyncio.wait_for(
+                asyncio.to_thread(self.store.health), STORE_CHECK_SECONDS
+            )
+        except TimeoutError:
+            health = StoreHealth(ok=False, reason=f"no answer within {STORE_CHECK_SECONDS} s")
+        self.metrics.store_up.set(1 if health.ok else 0)
+        if not health.ok:
+            logger.warning("store.unhealthy", reason=health.reason)
+        return health
 
 
 def get_service(request: Request) -> Service:
@@ -136,21 +178,33 @@ router = APIRouter()
 
 
 @router.get("/health", tags=["operations"])
-async def health() -> Status:
-    """The process is alive."""
-    return Status(status="ok")
+async def health(service: ServiceDependency) -> Status:
+    """The process is alive (always 200); `detail` says whether the store is healthy.
+
+    `store`: the store answers and holds its tables (checked within a second);
+    `history_writes_ok`: the last history commit succeeded.
+    """
+    store = await service.store_health()
+    return Status(
+        status="ok",
+        detail={"store": store.ok, "history_writes_ok": service.history.last_write_ok},
+    )
 
 
 @router.get(
     "/ready", tags=["operations"], response_model=Status, responses={503: {"model": Status}}
 )
 async def ready(service: ServiceDependency) -> JSONResponse:
-    """The model is loaded and the prediction store answers."""
-    store_ok = await asyncio.to_thread(service.store.ping)
-    status = Status(
-        status="ready" if store_ok else "unavailable", detail={"model": True, "store": store_ok}
-    )
-    return JSONResponse(status.model_dump(), status_code=200 if store_ok else 503)
+    """This process can answer /predict: the model is loaded, the batcher and writer run.
+
+    The prediction store is not part of readiness: an outage of the shared database
+    would take every replica out of the load balancer at once, turning a clear 503
+    with Retry-After into refused connections. See GET /health and the store_up metric.
+    """
+    detail = service.ready
+    ok = all(detail.values())
+    status = Status(status="ready" if ok else "unavailable", detail=detail)
+    return JSONResponse(status.model_dump(), status_code=200 if ok else 503)
 
 
 @router.get("/model", tags=["operations"])
@@ -195,7 +249,7 @@ async def predict(
         )
         for value, result in zip(values, scored, strict=True)
     ]
-    service.log(rows, "request")
+    await service.log(rows, "request")
     return PredictResponse(
         predictions=[
             Prediction(
@@ -267,12 +321,23 @@ async def predict_batch(
 async def predict_entity(
     entity_id: Annotated[str, Path(pattern=ENTITY_ID_PATTERN)], service: ServiceDependency
 ) -> EntityPrediction:
-    """Predict for a known customer by id: fresh online features, else batch, else baseline."""
+    """Predict for a known customer by id: fresh online features, else batch, else baseline.
+
+    Stored features that break the served model's feature contract (written before
+    the model needed a new column, or with the wrong type) are not scored: the answer
+    falls back to the next source and `reason` says why.
+    """
     settings = service.settings.serving
     now = utc_now()
     stored = await asyncio.to_thread(service.store.online_features, entity_id)
     max_age = timedelta(hours=settings.feature_max_age_hours)
+    reason = None
     if stored is not None and now - stored.computed_at <= max_age:
+        reason = feature_contract_violation(stored.features, service.predictor.card.features)
+        if reason is not None:
+            service.metrics.online_features_rejected.inc()
+            logger.warning("online_features.rejected", entity_id=entity_id, reason=reason)
+    if stored is not None and now - stored.computed_at <= max_age and reason is None:
         loop = asyncio.get_running_loop()
         (result,) = await loop.run_in_executor(
             service.model_thread, service.predictor.score_features, [stored.features]
@@ -295,7 +360,7 @@ async def predict_entity(
         probability=probability,
         source=source,
     )
-    service.log([row], source)
+    await service.log([row], source)
     return EntityPrediction(
         prediction_id=row.id,
         customer_id=entity_id,
@@ -304,6 +369,7 @@ async def predict_entity(
         model_version=version,
         source=source,
         as_of=as_of,
+        reason=reason,
     )
 
 
@@ -351,27 +417,48 @@ async def history(
     )
 
 
-@router.post("/feedback", tags=["history"], responses={404: {"description": "Unknown id"}})
-async def feedback(body: Feedback, service: ServiceDependency) -> FeedbackAccepted:
-    """Record the true outcome of a prediction (monitoring compares them)."""
+@router.post(
+    "/feedback",
+    tags=["history"],
+    response_model=FeedbackAccepted,
+    responses={
+        404: {"description": "Unknown prediction id"},
+        409: {"model": FeedbackConflict, "description": "A different outcome is already stored"},
+    },
+)
+async def feedback(body: Feedback, service: ServiceDependency) -> FeedbackAccepted | JSONResponse:
+    """Record the true outcome of a prediction (monitoring compares them).
+
+    The first outcome is kept: repeating it answers 200 again (safe to retry); a
+    different outcome answers 409 with the stored one and changes nothing.
+    """
     await service.history.flush()
     try:
         await asyncio.to_thread(service.store.add_feedback, body.prediction_id, body.outcome)
     except UnknownPredictionError as error:
         raise HTTPException(404, str(error)) from None
+    except FeedbackConflictError as error:
+        conflict = FeedbackConflict(
+            detail=str(error), prediction_id=body.prediction_id, outcome=error.stored
+        )
+        return JSONResponse(conflict.model_dump(), status_code=409)
     return FeedbackAccepted(prediction_id=body.prediction_id, outcome=body.outcome)
 
 
 @router.get("/metrics", tags=["operations"], response_class=Response)
 async def metrics(service: ServiceDependency) -> Response:
-    """Prometheus metrics."""
-    service.metrics.history_pending.set(service.history.pending)
+    """Prometheus metrics (the store is checked for store_up on each scrape)."""
+    await service.store_health()
     return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
-    logger.error("store.unavailable", path=request.url.path, error=str(error))
-    return JSONResponse({"detail": "the prediction store is unavailable"}, status_code=503)
+    logger.error("store.unavailable", path=request.url.path, error=describe_error(error))
+    return JSONResponse(
+        {"detail": "the prediction store is unavailable"},
+        status_code=503,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -48,6 +48,10 @@ class MicroBatcher(Generic[T, R]):
         self._queue: asyncio.Queue[_Job[T, R]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and not self._worker.done()
+
     def start(self) -> None:
         self._worker = asyncio.create_task(self._run(), name="micro-batcher")
 

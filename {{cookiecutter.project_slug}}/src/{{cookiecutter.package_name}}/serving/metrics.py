@@ -41,7 +41,33 @@ class Metrics:
         )
         self.history_pending = Gauge(
             "history_pending_rows",
-            "Predictions waiting to be written to the store.",
+            "Predictions not yet committed to the store (queued or being written).",
+            registry=self.registry,
+        )
+        self.history_commit_rows = Histogram(
+            "history_commit_rows",
+            "Predictions per history commit (requests share a commit under load).",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.history_failures = Counter(
+            "history_write_failures",
+            "History commits that failed (durable mode: their requests answered 503).",
+            registry=self.registry,
+        )
+        self.history_refused = Counter(
+            "history_refused",
+            "Requests refused with 503 because store.history_max_pending rows were waiting.",
+            registry=self.registry,
+        )
+        self.store_up = Gauge(
+            "store_up",
+            "1 when the prediction store answers and holds its tables, else 0.",
+            registry=self.registry,
+        )
+        self.online_features_rejected = Counter(
+            "online_features_rejected",
+            "Stored feature rows not scored because they break the model's feature contract.",
             registry=self.registry,
         )
         self.model = Info("model", "The model being served.", registry=self.registry)

@@ -1,5 +1,6 @@
 """The model behind the service: scores records, stored features and CSV files."""
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -8,9 +9,10 @@ from typing import IO, Any, Literal
 
 import pandas as pd
 from pandera.errors import SchemaErrors
+from pydantic import BaseModel, ValidationError, create_model
 
 from .. import data
-from ..contracts import FEATURE_COLUMNS, ID_COLUMN, RawSchema
+from ..contracts import FEATURE_COLUMNS, ID_COLUMN, FeaturesSchema, RawSchema
 from ..model import Model
 from ..pipelines.predict import score
 from ..registry import ModelCard
@@ -20,7 +22,7 @@ from ..store import (
     json_records,
     new_prediction_id,
 )
-from .schemas import RECORD_COLUMNS
+from .schemas import RECORD_COLUMNS, contract_fields
 
 OutputFormat = Literal["csv", "json"]
 # Numeric columns keep the raw contract's dtype even when a batch holds only nulls.
@@ -165,3 +167,28 @@ def _failures(error: SchemaErrors) -> list[dict[str, Any]]:
             }
         )
     return failures
+
+
+@functools.cache
+def _feature_contract(names: tuple[str, ...]) -> type[BaseModel]:
+    """A request-style model of the features contract, restricted to `names`."""
+    columns = FeaturesSchema.to_schema().columns
+    fields = contract_fields(FeaturesSchema, exclude=tuple(set(columns) - set(names)))
+    return create_model("StoredFeatures", **fields)
+
+
+def feature_contract_violation(features: Record, names: list[str]) -> str | None:
+    """Why a stored feature row cannot be scored by a model trained on `names`, or None.
+
+    Every feature the model was trained on must be present, with a value that the
+    features contract allows (type, range, categories).
+    """
+    missing = [name for name in names if name not in features]
+    if missing:
+        return f"stored features lack {', '.join(missing)}"
+    try:
+        _feature_contract(tuple(names)).model_validate(features)
+    except ValidationError as error:
+        columns = sorted({str(issue["loc"][0]) for issue in error.errors() if issue["loc"]})
+        return f"stored features break the features contract in {', '.join(columns)}"
+    return None

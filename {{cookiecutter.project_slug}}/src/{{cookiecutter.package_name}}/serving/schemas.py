@@ -103,6 +103,10 @@ else:
         __base__=Prediction,
         source=(Source, Field(description="What answered: fresh features, batch or baseline.")),
         as_of=(datetime | None, Field(default=None, description="Age of the answer's data.")),
+        reason=(
+            str | None,
+            Field(default=None, description="Why a fresher source was passed over, if one was."),
+        ),
     )
 
 RECORD_COLUMNS = list(CustomerRecord.model_fields)
@@ -150,6 +154,14 @@ else:
 class FeedbackAccepted(BaseModel):
     prediction_id: str
     outcome: int
+
+
+class FeedbackConflict(BaseModel):
+    """The prediction already has a different outcome; it is kept."""
+
+    detail: str
+    prediction_id: str
+    outcome: int = Field(description="The outcome stored first.")
 
 
 class ModelInfo(BaseModel):

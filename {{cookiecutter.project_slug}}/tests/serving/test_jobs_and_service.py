@@ -1,0 +1,211 @@
+"""The service and the batch jobs on one store: sequences users run, not one feature alone."""
+
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pandera.errors import SchemaError, SchemaErrors
+from sqlalchemy.engine import Connection, Engine
+
+from {{cookiecutter.package_name}}.contracts import FEATURE_COLUMNS, FeaturesSchema
+from {{cookiecutter.package_name}}.datagen import generate_customers
+from {{cookiecutter.package_name}}.pipelines.monitor import monitor
+from {{cookiecutter.package_name}}.pipelines.predict import PredictResult, predict
+from {{cookiecutter.package_name}}.serving.app import create_app
+from {{cookiecutter.package_name}}.serving.predictor import feature_contract_violation
+from {{cookiecutter.package_name}}.settings import Settings
+from {{cookiecutter.package_name}}.store import Store, online_features
+from tests.serving.conftest import record
+from tests.serving.test_durability import metric, wait_until
+
+
+def test_monitor_runs_after_an_entity_lookup(
+    scored_settings: Settings, customers: pd.DataFrame
+) -> None:
+    """GET /predict/{id} logs a prediction without features; monitor reads past it."""
+    with TestClient(create_app(scored_settings)) as client:
+        assert client.get(f"/predict/{customers.at[1, 'customer_id']!s}").status_code == 200
+        assert client.get("/predict/NO-SUCH-CUSTOMER").json()["source"] == "baseline"
+
+    report = monitor(scored_settings)
+
+    assert report.recent_rows == len(customers)
+
+
+def test_feedback_keeps_the_first_outcome(client: TestClient, customers: pd.DataFrame) -> None:
+    prediction_id = client.post("/predict", json=record(customers)).json()["predictions"][0][
+        "prediction_id"
+    ]
+
+    first = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 1})
+    again = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 1})
+    other = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 0})
+
+    assert first.status_code == again.status_code == 200
+    assert again.json() == {"prediction_id": prediction_id, "outcome": 1}
+    assert other.status_code == 409
+    assert other.json()["outcome"] == 1
+    assert other.json()["prediction_id"] == prediction_id
+    assert "already has outcome 1" in other.json()["detail"]
+    schema = client.get("/openapi.json").json()["paths"]["/feedback"]["post"]["responses"]
+    assert {"200", "404", "409", "422"} <= set(schema)
+
+
+def _replace_stored_features(url: str, entity: str, change: dict[str, object]) -> None:
+    """Rewrite one entity's stored feature row (as an older job would have left it)."""
+    store = Store(url)
+    stored = store.online_features(entity)
+    assert stored is not None
+    features = {key: value for key, value in (stored.features | change).items() if value is not ...}
+    with store.transaction() as connection:
+        connection.execute(
+            sa.update(online_features)
+            .where(online_features.c.entity_id == entity)
+            .values(features=features)
+        )
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"support_calls": ...}, "stored features lack support_calls"),
+        ({"tenure_months": "twelve"}, "features contract in tenure_months"),
+        ({"contract": "lifetime"}, "features contract in contract"),
+    ],
+)
+def test_stored_features_that_break_the_model_contract_are_not_scored(
+    scored_settings: Settings, customers: pd.DataFrame, change: dict[str, object], reason: str
+) -> None:
+    entity = str(customers.at[4, "customer_id"])
+    _replace_stored_features(scored_settings.store.url, entity, change)
+
+    with TestClient(create_app(scored_settings)) as client:
+        answer = client.get(f"/predict/{entity}").json()
+        rejected = metric(client, "online_features_rejected_total")
+        fresh = client.get(f"/predict/{customers.at[5, 'customer_id']!s}").json()
+
+    assert answer["source"] == "batch"
+    assert reason in answer["reason"]
+    assert rejected == 1
+    assert fresh["source"] == "online-features"
+    assert fresh["reason"] is None
+
+
+@given(
+    name=st.sampled_from(FEATURE_COLUMNS),
+    value=st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.floats(allow_nan=False, allow_infinity=False),  # what JSON can hold
+        st.sampled_from(["dsl", "one-year", "credit-card", "12", "-1"]),
+        st.text(max_size=12),
+    ),
+)
+@settings(max_examples=100, deadline=None)
+def test_feature_contract_check_agrees_with_the_features_contract(name: str, value: object) -> None:
+    """Any value in any feature: never accepted where the Pandera features contract fails.
+
+    (The check is stricter than the contract's coercion, which truncates 1.5 to 1.)
+    """
+    valid = {
+        "tenure_months": 12,
+        "monthly_charges": 50.0,
+        "total_charges": 600.0,
+        "support_calls": 1,
+        "charges_per_tenure_month": 50.0,
+        "contract": "one-year",
+        "payment_method": "credit-card",
+        "internet_service": "dsl",
+    }
+    features = valid | {name: value}
+    contract = FeaturesSchema.to_schema().select_columns(list(FEATURE_COLUMNS))
+    contract.coerce = True
+    try:
+        contract.validate(pd.DataFrame.from_records([features], columns=FEATURE_COLUMNS))
+        expected = None
+    except (SchemaError, SchemaErrors):
+        expected = name
+
+    reason = feature_contract_violation(features, list(FEATURE_COLUMNS))
+
+    if expected is not None:
+        assert reason is not None
+    if reason is not None:
+        assert name in reason
+
+
+def test_service_answers_while_a_predict_job_writes(
+    trained_settings: Settings, customers: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The job commits chunk by chunk. Paused after its first chunk (when it begins the
+    next transaction), /feedback and /history answer 200 and a reader sees the entities
+    of the committed chunk updated and the others not yet."""
+    rows, chunk_rows = 3_000, 1_000
+    frame = generate_customers(rows, seed=11).drop(columns=["churned"])
+    source = tmp_path / "customers.csv"
+    frame.to_csv(source, index=False)
+    data = trained_settings.data.model_copy(
+        update={
+            "predict_input_uri": str(source),
+            "predictions_uri": str(tmp_path / "predictions.csv"),
+            "chunk_rows": chunk_rows,
+        }
+    )
+    settings = trained_settings.model_copy(update={"data": data})
+    first, last = str(frame.at[0, "customer_id"]), str(frame.at[rows - 1, "customer_id"])
+    reader = Store(settings.store.url)
+    paused, resume = threading.Event(), threading.Event()
+    outcome: list[PredictResult | BaseException] = []
+
+    def job() -> None:
+        try:
+            outcome.append(predict(settings))
+        except BaseException as error:
+            outcome.append(error)
+        finally:
+            paused.set()
+
+    worker = threading.Thread(target=job)
+
+    def pause_after_first_chunk(connection: Connection) -> None:
+        if threading.current_thread() is not worker or paused.is_set():
+            return
+        if connection.engine is reader.engine:  # the check below begins a transaction too
+            return
+        if reader.batch_prediction(first) is not None:
+            paused.set()
+            resume.wait(timeout=120)
+
+    sa.event.listen(Engine, "begin", pause_after_first_chunk)
+    try:
+        with TestClient(create_app(settings)) as client:
+            prediction_id = client.post("/predict", json=record(customers)).json()["predictions"][
+                0
+            ]["prediction_id"]
+            worker.start()
+            wait_until(paused.is_set, "the job commits its first chunk")
+            running = worker.is_alive()
+            feedback = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 0})
+            history = client.get("/history", params={"limit": 1})
+            written, unwritten = reader.batch_prediction(first), reader.batch_prediction(last)
+            resume.set()
+            worker.join(timeout=120)
+    finally:
+        sa.event.remove(Engine, "begin", pause_after_first_chunk)
+        resume.set()
+
+    assert running, f"the job ended in one transaction: {outcome}"
+    assert feedback.status_code == 200
+    assert history.status_code == 200
+    assert written is not None
+    assert unwritten is None
+    assert isinstance(outcome[0], PredictResult), outcome
+    assert reader.batch_prediction(last) is not None
+    reader.close()
