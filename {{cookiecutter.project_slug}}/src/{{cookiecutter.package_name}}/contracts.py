@@ -16,7 +16,7 @@ INTERNET_SERVICES = ("dsl", "fiber", "none")
 
 ID_COLUMN = "customer_id"
 # Letters, digits, "_", "." and "-": ids travel through URLs, CSV files and databases.
-ENTITY_ID_PATTERN = r"^[\w.-]{1,64}$"
+ENTITY_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 TARGET_COLUMN = "churned"
 NUMERIC_FEATURES = (
     "tenure_months",

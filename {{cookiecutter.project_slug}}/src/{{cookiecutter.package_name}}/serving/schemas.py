@@ -6,10 +6,10 @@ from the clean contract, so a record the API accepts is one the pipelines accept
 """
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pandera.pandas as pa
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
 from ..contracts import (
     TARGET_COLUMN,
@@ -75,7 +75,8 @@ def contract_fields(
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `true` is not an integer and "3" is not a number, as the OpenAPI schema says.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class PredictionBase(BaseModel):
@@ -106,6 +107,21 @@ else:
     )
 
 RECORD_COLUMNS = list(CustomerRecord.model_fields)
+# Names of the two shapes of a POST /predict body (error answers leave them out).
+RECORD_TAGS = ("record", "records")
+
+
+def _body_shape(body: object) -> str:
+    return "records" if isinstance(body, list) else "record"
+
+
+# One record, or a non-empty list of them. A list is validated as a list only, so that
+# a bad record gets one error naming its index and field, not one per union branch.
+RecordOrList = Annotated[
+    Annotated[CustomerRecord, Tag("record")]
+    | Annotated[list[CustomerRecord], Field(min_length=1), Tag("records")],
+    Discriminator(_body_shape),
+]
 
 
 class PredictResponse(BaseModel):
@@ -131,7 +147,7 @@ class HistoryPage(BaseModel):
 
 
 class FeedbackBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     prediction_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     outcome: int
@@ -159,6 +175,20 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     trained_at: datetime
     code_version: str
+
+
+class Failure(BaseModel):
+    row: int | None = Field(description="Data row (0-based), or null for the whole file.")
+    column: str | None
+    check: str
+    value: Any = Field(description="The failing value (text cut to 80 characters).")
+
+
+class ContractViolation(BaseModel):
+    """An uploaded file that breaks the data contract: every failing row and check."""
+
+    detail: str
+    failures: list[Failure]
 
 
 class Status(BaseModel):
