@@ -1,3 +1,4 @@
+import http.client
 import os
 import socket
 import subprocess
@@ -155,6 +156,15 @@ class Server:
         return self.process.wait(timeout=30)
 
 
+def raw_request(server: Server, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """Send `head` (and `body`, complete or not) on a socket: the answer's status and body."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.read()
+
+
 @contextmanager
 def running_server(folder: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
     """A trained model, a batch run and the `serve` command on a free port."""
@@ -176,6 +186,22 @@ def running_server(folder: Path, env: dict[str, str] | None = None) -> Iterator[
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running_server(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+# Limits of the secured server: small enough to cross in a test.
+SECURED_BODY_BYTES = 50 * 1024
+SECURED_UPLOAD_BYTES = 512 * 1024
+
+
+@pytest.fixture(scope="session")
+def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The service as deployed: keys required, small body limits, on a real socket."""
+    limits = {
+        f"{ENV_PREFIX}SERVING__MAX_BODY_MB": str(SECURED_BODY_BYTES / 1024 / 1024),
+        f"{ENV_PREFIX}SERVING__MAX_UPLOAD_MB": str(SECURED_UPLOAD_BYTES / 1024 / 1024),
+    }
+    with running_server(tmp_path_factory.mktemp("secured"), KEY_VARIABLES | limits) as running:
         yield running
 
 

@@ -2,16 +2,14 @@
 
 import io as stdlib_io
 import json
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from {{cookiecutter.package_name}}.logs import ECHO_LIMIT
@@ -172,8 +170,9 @@ JSON_VALUES = st.recursive(
     | st.integers()
     | st.floats()  # NaN and infinities included: Python's JSON parser accepts them
     | st.text(),  # lone surrogates included
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=8,
 )
 

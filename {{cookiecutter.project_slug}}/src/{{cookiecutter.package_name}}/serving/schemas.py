@@ -9,7 +9,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pandera.pandas as pa
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 from ..contracts import (
     TARGET_COLUMN,
@@ -21,10 +30,20 @@ from ..contracts import (
 Source = Literal["online-features", "batch", "baseline"]
 
 
-def _python_type(dtype: object) -> type:
+def _not_bool_or_text(value: object) -> object:
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# An integer as JSON Schema reads one: 3 and 3.0, but neither true nor "3".
+Integer = Annotated[int, BeforeValidator(_not_bool_or_text), Field(strict=False)]
+
+
+def _python_type(dtype: object) -> Any:
     name = str(dtype)
     if name.startswith("int"):
-        return int
+        return Integer
     if name.startswith("float"):
         return float
     return str
