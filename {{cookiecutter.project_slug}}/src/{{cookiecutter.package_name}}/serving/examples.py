@@ -121,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.write is None:
         print(block)
         return
-    args.write.write_text(replace_block(args.write.read_text(encoding="utf-8"), block), encoding="utf-8")
+    text = args.write.read_text(encoding="utf-8")
+    args.write.write_text(replace_block(text, block), encoding="utf-8")
     print(f"updated the API examples in {args.write}")
 
 
