@@ -4,6 +4,7 @@ import io as stdlib_io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 import pandas as pd
@@ -211,6 +212,23 @@ def test_any_body_shape_gets_a_422(client: TestClient) -> None:
         )
         assert response.status_code == 422
         assert [error["loc"] for error in response.json()["detail"]] == [["body"]]
+
+    answers()
+
+
+def test_any_id_in_a_path_or_query_gets_an_answer_not_a_store_error(client: TestClient) -> None:
+    """NUL, newlines, non-ASCII, surrogates: refused at the edge (422), never sent to the store."""
+
+    @given(entity=st.text(min_size=1, max_size=70))
+    @settings(max_examples=100, deadline=None, database=None)
+    def answers(entity: str) -> None:
+        by_id = client.get(f"/predict/{quote(entity, safe='', errors='surrogatepass')}")
+        history = client.get(
+            "/history?"
+            + urlencode({"entity_id": entity, "model_version": entity}, errors="surrogatepass")
+        )
+        assert by_id.status_code in (200, 404, 405, 422), by_id.text
+        assert history.status_code in (200, 422), history.text
 
     answers()
 
