@@ -5,6 +5,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 
 from {{cookiecutter.package_name}}.serving.app import create_app
@@ -16,6 +17,7 @@ from {{cookiecutter.package_name}}.serving.examples import (
     PREDICT_KEY,
     PREDICTION_ID,
     examples,
+    main,
     render,
     replace_block,
 )
@@ -37,10 +39,19 @@ def test_the_readme_shows_the_generated_examples(sample: pd.DataFrame) -> None:
     assert shown == render(examples(sample))
 
 
-def test_refreshing_the_readme_block_changes_only_the_block(tmp_path: Path) -> None:
+def test_refreshing_the_readme_changes_only_the_block(
+    tmp_path: Path, sample: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{BEGIN}\nold\n{END}\nafter\n")
-    assert replace_block(readme.read_text(), "new") == "before\nnew\nafter\n"
+
+    main(["--write", str(readme)])
+
+    assert readme.read_text() == f"before\n{render(examples(sample))}\nafter\n"
+    main([])
+    assert capsys.readouterr().out.startswith(f"updated the API examples in {readme}\n{BEGIN}")
+    with pytest.raises(ValueError, match="no block"):
+        replace_block("no markers", "new")
 
 
 def send(client: TestClient, command: str, prediction_id: str) -> httpx.Response:
