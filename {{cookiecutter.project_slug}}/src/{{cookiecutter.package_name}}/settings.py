@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, {% if cookiecutter.serving == "fastapi" %}SecretStr, {% endif %}ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
