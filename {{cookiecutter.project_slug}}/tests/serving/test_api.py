@@ -238,6 +238,15 @@ def test_ids_are_ascii_and_refused_at_the_edge_otherwise(client: TestClient) -> 
     answers()
 
 
+@pytest.mark.parametrize("moment", ["-8424", "1700000000", "1e5"])
+def test_history_times_are_dates_not_numbers(client: TestClient, moment: str) -> None:
+    """The schema says ISO 8601 text: a number is not read as a Unix time."""
+    response = client.get("/history", params={"end": moment})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "end"]
+
+
 def test_too_many_records_get_413(trained_settings: Settings, customers: pd.DataFrame) -> None:
     settings = trained_settings.model_copy(update={"serving": ServingSettings(max_records=3)})
     with TestClient(create_app(settings)) as client:

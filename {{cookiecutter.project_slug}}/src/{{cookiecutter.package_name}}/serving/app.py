@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import IO, Annotated, cast
 
 import uvicorn
@@ -67,6 +67,7 @@ from .predictor import (
 )
 from .schemas import (
     ContractViolation,
+    DateTime,
     EntityPrediction,
     Feedback,
     FeedbackAccepted,
@@ -184,7 +185,7 @@ async def model_info(service: ServiceDependency) -> ModelInfo:
     "/predict",
     tags=["predictions"],
     dependencies=PREDICT,
-    responses=responses(400, 401, 403, 413, 429),
+    responses=responses(400, 401, 403, 413, 429, 503),
 )
 async def predict(
     body: Annotated[RecordOrList, Body()], service: ServiceDependency
@@ -338,8 +339,8 @@ async def predict_entity(
 )
 async def history(
     service: ServiceDependency,
-    start: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
-    end: Annotated[datetime | None, Query(description="Until this time (exclusive)")] = None,
+    start: Annotated[DateTime | None, Query(description="From this time (inclusive)")] = None,
+    end: Annotated[DateTime | None, Query(description="Until this time (exclusive)")] = None,
     entity_id: Annotated[str | None, Query(pattern=ENTITY_ID_PATTERN)] = None,
     model_version: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -42,13 +42,13 @@ class ValidationErrors(BaseModel):
 
 
 RESPONSES: ResponseSpec = {
-    400: {"model": ErrorMessage, "description": "The body cannot be parsed (bad encoding)"},
+    400: {"model": ErrorMessage, "description": "Unreadable body (encoding, multipart)"},
     401: {"model": ErrorMessage, "description": "No API key, or an unknown one"},
     403: {"model": ErrorMessage, "description": "The API key lacks the scope of this route"},
     404: {"model": ErrorMessage, "description": "Unknown prediction id"},
     413: {"model": ErrorMessage, "description": "Body over the size limit, or too many records"},
     429: {"model": ErrorMessage, "description": "Rate limit reached: retry after Retry-After s"},
-    503: {"model": ErrorMessage, "description": "The prediction store is unavailable"},
+    503: {"model": ErrorMessage, "description": "The service cannot take the request now"},
 }
 
 
@@ -97,8 +97,9 @@ def validation_errors(error: RequestValidationError) -> list[dict[str, object]]:
             "type": issue["type"],
             "loc": _location(tuple(issue["loc"])),
             "msg": safe_text(shorten(issue["msg"], limit=200)),
-            "input": echo(issue.get("input")),
         }
+        if issue["type"] != "missing":  # else the input is the whole enclosing object
+            detail["input"] = echo(issue.get("input"))
         if issue.get("ctx"):
             detail["ctx"] = _context(issue["ctx"])
         details.append(detail)

@@ -5,6 +5,7 @@ takes its type, nullability and bounds from the raw contract and its allowed val
 from the clean contract, so a record the API accepts is one the pipelines accept.
 """
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -38,6 +39,17 @@ def _not_bool_or_text(value: object) -> object:
 
 # An integer as JSON Schema reads one: 3 and 3.0, but neither true nor "3".
 Integer = Annotated[int, BeforeValidator(_not_bool_or_text), Field(strict=False)]
+
+
+def _not_a_number(value: object) -> object:
+    if isinstance(value, int | float) or (isinstance(value, str) and NUMBER.fullmatch(value)):
+        raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 date-time")
+    return value
+
+
+NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+# A date-time as the schema says (ISO 8601 text), not a number read as a Unix time.
+DateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 def _python_type(dtype: object) -> Any:
