@@ -81,7 +81,7 @@ class ApiKeys:
     def caller(self, headers: Headers) -> str | None:
         """A short, stable name of the valid key in `headers`, or None."""
         key = bearer_key(headers.get("authorization"))
-        if self.scope_of(key) is None or key is None:
+        if key is None or self.scope_of(key) is None:
             return None
         return "key:" + _digest(key).hex()[:16]
 
