@@ -19,7 +19,6 @@ from pydantic import (
     Tag,
     create_model,
 )
-from pydantic_core import PydanticCustomError
 
 from ..contracts import (
     TARGET_COLUMN,
@@ -31,19 +30,17 @@ from ..contracts import (
 Source = Literal["online-features", "batch", "baseline"]
 
 
-def _not_bool_or_text(value: object) -> object:
-    if isinstance(value, bool | str):
-        raise PydanticCustomError("int_type", "Input should be a valid integer")
-    return value
+def _whole_number(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-# An integer as JSON Schema reads one: 3 and 3.0, but neither true nor "3".
-Integer = Annotated[int, BeforeValidator(_not_bool_or_text), Field(strict=False)]
+# An integer as JSON Schema reads one: 3 and 3.0, but neither true nor "3" (strict).
+Integer = Annotated[int, BeforeValidator(_whole_number)]
 
 
 def _not_a_number(value: object) -> object:
     if isinstance(value, int | float) or (isinstance(value, str) and NUMBER.fullmatch(value)):
-        raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 date-time")
+        raise ValueError("expected an ISO 8601 date-time, not a number")
     return value
 
 
