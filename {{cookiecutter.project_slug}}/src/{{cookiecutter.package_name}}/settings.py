@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, {% if cookiecutter.serving == "fastapi" %}SecretStr, {% endif %}ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -76,6 +76,28 @@ class ServingSettings(Section):
     baseline_probability: float = Field(
         default=0.35, ge=0, le=1, description="Served for entities with no data (base rate)."
     )
+    max_body_mb: float = Field(default=2, gt=0, description="Request body limit but uploads.")
+    rate_limit_per_second: float | None = Field(
+        default=None, gt=0, description="Requests per second per API key (or address); off: null."
+    )
+    rate_limit_burst: int = Field(default=20, gt=0, description="Requests allowed at once.")
+
+
+class AuthSettings(Section):
+    """API keys of the service. Set them in the environment, never in configs/*.yaml."""
+
+    enabled: bool | None = Field(
+        default=None, description="Null: on outside env local, and wherever a key is set."
+    )
+    predict_keys: SecretStr = Field(
+        default=SecretStr(""), description="Comma-separated keys that may predict."
+    )
+    admin_keys: SecretStr = Field(
+        default=SecretStr(""), description="Comma-separated keys that may also read and write."
+    )
+    keys_dir: str | None = Field(
+        default=None, description="A mounted secret: files named like the key variables."
+    )
 {%- endif %}
 
 
@@ -118,6 +140,7 @@ class Settings(BaseSettings):
     store: StoreSettings
 {%- if cookiecutter.serving == "fastapi" %}
     serving: ServingSettings = ServingSettings()
+    auth: AuthSettings = AuthSettings()
 {%- endif %}
     monitoring: MonitoringSettings = MonitoringSettings()
     logging: LoggingSettings = LoggingSettings()

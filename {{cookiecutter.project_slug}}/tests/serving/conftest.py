@@ -1,3 +1,4 @@
+import http.client
 import os
 import socket
 import subprocess
@@ -5,12 +6,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from {{cookiecutter.package_name}} import io
 from {{cookiecutter.package_name}}.datagen import generate_customers
@@ -19,6 +22,7 @@ from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.settings import (
     ENV_PREFIX,
+    AuthSettings,
     DataSettings,
     Settings,
     StorageSettings,
@@ -28,6 +32,17 @@ from {{cookiecutter.package_name}}.settings import (
 from tests.conftest import PROJECT_ROOT, fresh_store_url
 
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "customers.csv"
+# API keys of the tests that turn authentication on (real keys: `openssl rand -hex 32`).
+PREDICT_KEY = "predict-key-0123456789abcdef"
+ADMIN_KEY = "admin-key-0123456789abcdef"
+KEY_VARIABLES = {
+    f"{ENV_PREFIX}AUTH__PREDICT_KEYS": PREDICT_KEY,
+    f"{ENV_PREFIX}AUTH__ADMIN_KEYS": ADMIN_KEY,
+}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def record(customers: pd.DataFrame, row: int = 0) -> dict[str, object]:
@@ -54,8 +69,18 @@ def registry_uri() -> str:
 
 @pytest.fixture
 def trained_settings(memory_settings: Settings, registry_uri: str) -> Settings:
+    """A trained model, authentication off (the access-control tests turn it on)."""
     storage = memory_settings.storage.model_copy(update={"registry_uri": registry_uri})
-    return memory_settings.model_copy(update={"storage": storage})
+    return memory_settings.model_copy(
+        update={"storage": storage, "auth": AuthSettings(enabled=False)}
+    )
+
+
+@pytest.fixture
+def secured_settings(trained_settings: Settings) -> Settings:
+    """A trained model behind one predict key and one admin key."""
+    auth = AuthSettings(predict_keys=SecretStr(PREDICT_KEY), admin_keys=SecretStr(ADMIN_KEY))
+    return trained_settings.model_copy(update={"auth": auth})
 
 
 @pytest.fixture
@@ -81,7 +106,7 @@ def free_port() -> int:
 class Server:
     """The `serve` command in a subprocess, on a real socket."""
 
-    def __init__(self, folder: Path, store_url: str) -> None:
+    def __init__(self, folder: Path, store_url: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.overrides = {
@@ -91,7 +116,7 @@ class Server:
             f"{ENV_PREFIX}STORE__URL": store_url,
             f"{ENV_PREFIX}LOGGING__LEVEL": "WARNING",
             f"{ENV_PREFIX}MODEL__MAX_ITER": "40",
-        }
+        } | (env or {})
         self.env = os.environ | self.overrides
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -131,11 +156,20 @@ class Server:
         return self.process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("server")
+def raw_request(server: Server, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """Send `head` (and `body`, complete or not) on a socket: the answer's status and body."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.read()
+
+
+@contextmanager
+def running_server(folder: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A trained model, a batch run and the `serve` command on a free port."""
     with fresh_store_url(folder) as store_url:
-        running = Server(folder, store_url)
+        running = Server(folder, store_url, env)
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(PROJECT_ROOT)
             settings = running.settings()
@@ -147,6 +181,28 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         finally:
             if running.process is not None and running.process.poll() is None:
                 running.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+# Limits of the secured server: small enough to cross in a test.
+SECURED_BODY_BYTES = 50 * 1024
+SECURED_UPLOAD_BYTES = 512 * 1024
+
+
+@pytest.fixture(scope="session")
+def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The service as deployed: keys required, small body limits, on a real socket."""
+    limits = {
+        f"{ENV_PREFIX}SERVING__MAX_BODY_MB": str(SECURED_BODY_BYTES / 1024 / 1024),
+        f"{ENV_PREFIX}SERVING__MAX_UPLOAD_MB": str(SECURED_UPLOAD_BYTES / 1024 / 1024),
+    }
+    with running_server(tmp_path_factory.mktemp("secured"), KEY_VARIABLES | limits) as running:
+        yield running
 
 
 @pytest.fixture

@@ -2,13 +2,19 @@
 
 import io as stdlib_io
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from {{cookiecutter.package_name}}.logs import ECHO_LIMIT
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.settings import ServingSettings, Settings
 from {{cookiecutter.package_name}}.store import Store
@@ -80,6 +86,168 @@ def test_unknown_and_missing_fields_are_rejected(
     assert {"tenure_months", "tenure"} <= fields
 
 
+def test_a_bad_record_in_a_list_is_named_by_its_index_and_field(
+    client: TestClient, customers: pd.DataFrame
+) -> None:
+    body = [record(customers, row) for row in range(5)]
+    body[3]["tenure_months"] = "three"
+
+    response = client.post("/predict", json=body)
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", 3, "tenure_months"]
+    assert error["input"] == "three"
+
+
+def test_a_bad_single_record_is_named_by_its_field(
+    client: TestClient, customers: pd.DataFrame
+) -> None:
+    response = client.post("/predict", json=record(customers) | {"support_calls": -1})
+
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "support_calls"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tenure_months", True),  # a boolean is not an integer
+        ("tenure_months", "12"),  # nor is a string of digits
+        ("monthly_charges", "12.5"),
+        ("customer_id", 12345),
+        ("customer_id", "caf\u00e9"),  # ids are ASCII, as the schema's pattern says
+        ("customer_id", "C1\n"),
+        ("customer_id", "C1\x00"),
+    ],
+)
+def test_values_outside_the_schema_are_rejected(
+    client: TestClient, customers: pd.DataFrame, field: str, value: object
+) -> None:
+    response = client.post("/predict", json=record(customers) | {field: value})
+
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('"monthly_charges": NaN', "monthly_charges"),
+        ('"monthly_charges": Infinity', "monthly_charges"),
+        ('"monthly_charges": -Infinity', "monthly_charges"),
+        ('"total_charges": 1e400', "total_charges"),
+        ('"tenure_months": 1e400', "tenure_months"),
+        ('"customer_id": "\\ud800"', "customer_id"),
+        ('"contract": "\\udfff"', "contract"),
+    ],
+)
+def test_values_json_cannot_carry_get_a_422_that_it_can(
+    client: TestClient, customers: pd.DataFrame, raw: str, field: str
+) -> None:
+    """NaN, infinities and lone surrogates parse, fail validation, and are echoed safely."""
+    valid = record(customers)
+    del valid[field]
+    body = json.dumps(valid)[:-1] + ", " + raw + "}"
+
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", field]
+    response.content.decode("utf-8")  # strict UTF-8: nothing a client cannot read
+
+
+def test_echoed_values_are_cut_short(client: TestClient, customers: pd.DataFrame) -> None:
+    response = client.post("/predict", json=record(customers) | {"contract": "x" * 100_000})
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert len(error["input"]) <= ECHO_LIMIT + 30
+    assert len(response.content) < 2_000
+
+
+ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and infinities included: Python's JSON parser accepts them
+    | st.text(),  # lone surrogates included
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def test_any_json_body_gets_a_json_answer(client: TestClient, customers: pd.DataFrame) -> None:
+    """Every field of a record, replaced by any JSON value: 200 or a 422 naming it."""
+    valid = record(customers)
+
+    @given(field=st.sampled_from(sorted(valid)), value=JSON_VALUES, as_list=st.booleans())
+    @settings(max_examples=150, deadline=None, database=None)
+    def answers(field: str, value: Any, as_list: bool) -> None:
+        changed = valid | {field: value}
+        body = json.dumps([valid, changed] if as_list else changed)  # ensure_ascii: \ud800
+        response = client.post(
+            "/predict", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code in (200, 422), response.text
+        answer = json.loads(response.content.decode("utf-8"), parse_constant=_no_constants)
+        if response.status_code == 422:
+            located = [error["loc"] for error in answer["detail"]]
+            assert located == [["body", 1, field] if as_list else ["body", field]]
+
+    answers()
+
+
+def _no_constants(name: str) -> float:
+    raise AssertionError(f"{name} in a JSON answer")
+
+
+def test_any_body_shape_gets_a_422(client: TestClient) -> None:
+    @given(body=JSON_VALUES.filter(lambda value: not isinstance(value, dict | list) or value == []))
+    @settings(max_examples=50, deadline=None, database=None)
+    def answers(body: Any) -> None:
+        response = client.post(
+            "/predict", content=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422
+        assert [error["loc"] for error in response.json()["detail"]] == [["body"]]
+
+    answers()
+
+
+def test_ids_are_ascii_and_refused_at_the_edge_otherwise(client: TestClient) -> None:
+    """NUL, newlines, non-ASCII, surrogates: 422 before the store sees them (on any database)."""
+    ids = st.text(min_size=1, max_size=70) | st.from_regex(ID, fullmatch=True)
+
+    @given(entity=ids)
+    @settings(max_examples=50, deadline=None, database=None)
+    def answers(entity: str) -> None:
+        valid = ID.fullmatch(entity) is not None
+        path = quote(entity, safe="", errors="surrogatepass")
+        query = urlencode({"entity_id": entity}, errors="surrogatepass")
+        version = urlencode({"model_version": entity}, errors="surrogatepass")
+        if "/" not in entity and entity not in {".", ".."}:  # else another route, or none
+            assert client.get(f"/predict/{path}").status_code == (200 if valid else 422)
+        assert client.get(f"/history?{query}").status_code == (200 if valid else 422)
+        short = valid and len(entity) <= 32
+        assert client.get(f"/history?{version}").status_code == (200 if short else 422)
+
+    answers()
+
+
+@pytest.mark.parametrize("moment", ["-8424", "1700000000", "1e5"])
+def test_history_times_are_dates_not_numbers(client: TestClient, moment: str) -> None:
+    """The schema says ISO 8601 text: a number is not read as a Unix time."""
+    response = client.get("/history", params={"end": moment})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "end"]
+
+
 def test_too_many_records_get_413(trained_settings: Settings, customers: pd.DataFrame) -> None:
     settings = trained_settings.model_copy(update={"serving": ServingSettings(max_records=3)})
     with TestClient(create_app(settings)) as client:
@@ -144,6 +312,35 @@ def test_predict_batch_rejects_a_file_that_is_not_csv(client: TestClient) -> Non
     response = client.post("/predict-batch", files={"file": ("x.csv", b"", "text/csv")})
     assert response.status_code == 422
     assert "empty" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("output", ["csv", "json"])
+def test_predict_batch_refuses_a_file_with_a_header_only(
+    client: TestClient, customers: pd.DataFrame, output: str
+) -> None:
+    response = _upload(client, customers.head(0), output)
+
+    assert response.status_code == 422
+    assert response.json() == {"detail": "the file has a header but no data rows", "failures": []}
+
+
+def test_predict_batch_answers_any_bytes_with_200_or_422(client: TestClient) -> None:
+    """Binary, malformed or partial CSV: a 422 saying why, never a server error."""
+    header = b"customer_id,tenure_months,monthly_charges,total_charges,contract,"
+    header += b"payment_method,internet_service,support_calls\n"
+
+    @given(body=st.binary(max_size=300), with_header=st.booleans())
+    @settings(max_examples=60, deadline=None, database=None)
+    def answers(body: bytes, with_header: bool) -> None:
+        payload = header + body if with_header else body
+        response = client.post(
+            "/predict-batch", files={"file": ("upload.csv", payload, "text/csv")}
+        )
+        assert response.status_code in (200, 422), response.text
+        if response.status_code == 422:
+            assert response.json()["detail"]
+
+    answers()
 
 
 def test_predict_batch_enforces_the_size_limit(

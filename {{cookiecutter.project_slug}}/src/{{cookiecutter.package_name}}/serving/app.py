@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import IO, Annotated, cast
 
 import uvicorn
@@ -27,6 +27,7 @@ from fastapi import (
     Request,
     UploadFile,
 )
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
@@ -50,9 +51,17 @@ from ..store import (
     new_prediction_id,
     utc_now,
 )
+from .auth import (
+    OPEN_PATHS,
+    AuthenticationMiddleware,
+    client_identity,
+    load_keys,
+    require,
+)
 from .batcher import MicroBatcher
+from .errors import ValidationErrors, request_invalid, responses
 from .history import HistoryFullError, HistoryWriter
-from .limits import UploadLimitMiddleware
+from .limits import BodyLimit, BodyLimitMiddleware, RateLimitMiddleware, TokenBuckets
 from .metrics import Metrics, MetricsMiddleware
 from .predictor import (
     ContractViolationError,
@@ -62,7 +71,8 @@ from .predictor import (
     feature_contract_violation,
 )
 from .schemas import (
-    CustomerRecord,
+    ContractViolation,
+    DateTime,
     EntityPrediction,
     Feedback,
     FeedbackAccepted,
@@ -72,12 +82,16 @@ from .schemas import (
     ModelInfo,
     Prediction,
     PredictResponse,
+    RecordOrList,
     Status,
 )
 
 logger = get_logger(__name__)
 
 UPLOAD_PATH = "/predict-batch"
+# Who may call what (see auth.py); /health, /ready and /metrics are open.
+PREDICT = [require("predict")]
+ADMIN = [require("admin")]
 SPOOL_BYTES = 8 * 1024 * 1024
 # How long a health check waits for the store before calling it unreachable.
 STORE_CHECK_SECONDS = 1.0
@@ -207,8 +221,9 @@ async def ready(service: ServiceDependency) -> JSONResponse:
     return JSONResponse(status.model_dump(), status_code=200 if ok else 503)
 
 
-@router.get("/model", tags=["operations"])
+@router.get("/model", tags=["operations"], dependencies=ADMIN, responses=responses(401, 403, 429))
 async def model_info(service: ServiceDependency) -> ModelInfo:
+    """The served model: name, version, metrics and training time."""
     card = service.predictor.card
     return ModelInfo(
         name=card.name,
@@ -220,16 +235,18 @@ async def model_info(service: ServiceDependency) -> ModelInfo:
     )
 
 
-@router.post("/predict", tags=["predictions"], responses={413: {"description": "Too many records"}})
+@router.post(
+    "/predict",
+    tags=["predictions"],
+    dependencies=PREDICT,
+    responses=responses(400, 401, 403, 413, 429, 503),
+)
 async def predict(
-    body: Annotated[CustomerRecord | list[CustomerRecord], Body()],
-    service: ServiceDependency,
+    body: Annotated[RecordOrList, Body()], service: ServiceDependency
 ) -> PredictResponse:
     """Score one customer record or a list of them."""
     records = body if isinstance(body, list) else [body]
     limit = service.settings.serving.max_records
-    if not records:
-        raise HTTPException(422, "the list of records is empty")
     if len(records) > limit:
         raise HTTPException(413, f"{len(records)} records; at most {limit} per request")
     values = [record.model_dump() for record in records]
@@ -274,10 +291,15 @@ def _iterate(handle: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
     UPLOAD_PATH,
     tags=["predictions"],
     response_class=StreamingResponse,
+    dependencies=PREDICT,
     responses={
         200: {"content": {"text/csv": {}, "application/json": {}}},
-        413: {"description": "File larger than serving.max_upload_mb"},
-        422: {"description": "The file breaks the data contract: failing rows and checks"},
+        **responses(400, 401, 403, 413, 429, 503),
+        422: {
+            "model": ContractViolation | ValidationErrors,
+            "description": "The file breaks the data contract (failing rows and checks),"
+            " or the request is malformed",
+        },
     },
 )
 async def predict_batch(
@@ -317,7 +339,12 @@ async def predict_batch(
     )
 
 
-@router.get("/predict/{entity_id}", tags=["predictions"])
+@router.get(
+    "/predict/{entity_id}",
+    tags=["predictions"],
+    dependencies=PREDICT,
+    responses=responses(401, 403, 429, 503),
+)
 async def predict_entity(
     entity_id: Annotated[str, Path(pattern=ENTITY_ID_PATTERN)], service: ServiceDependency
 ) -> EntityPrediction:
@@ -373,13 +400,15 @@ async def predict_entity(
     )
 
 
-@router.get("/history", tags=["history"])
+@router.get(
+    "/history", tags=["history"], dependencies=ADMIN, responses=responses(401, 403, 429, 503)
+)
 async def history(
     service: ServiceDependency,
-    start: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
-    end: Annotated[datetime | None, Query(description="Until this time (exclusive)")] = None,
+    start: Annotated[DateTime | None, Query(description="From this time (inclusive)")] = None,
+    end: Annotated[DateTime | None, Query(description="Until this time (exclusive)")] = None,
     entity_id: Annotated[str | None, Query(pattern=ENTITY_ID_PATTERN)] = None,
-    model_version: Annotated[str | None, Query(pattern=r"^[\w.-]{1,32}$")] = None,
+    model_version: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> HistoryPage:
@@ -421,10 +450,9 @@ async def history(
     "/feedback",
     tags=["history"],
     response_model=FeedbackAccepted,
-    responses={
-        404: {"description": "Unknown prediction id"},
-        409: {"model": FeedbackConflict, "description": "A different outcome is already stored"},
-    },
+    dependencies=ADMIN,
+    responses=responses(400, 401, 403, 404, 413, 429, 503)
+    | {409: {"model": FeedbackConflict, "description": "A different outcome is already stored"}},
 )
 async def feedback(body: Feedback, service: ServiceDependency) -> FeedbackAccepted | JSONResponse:
     """Record the true outcome of a prediction (monitoring compares them).
@@ -486,10 +514,23 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(StoreError, store_unavailable)
     app.add_exception_handler(SQLAlchemyError, store_unavailable)
-    max_bytes = int(settings.serving.max_upload_mb * 1024 * 1024)
-    app.add_middleware(UploadLimitMiddleware, path=UPLOAD_PATH, max_bytes=max_bytes)
+    serving = settings.serving
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=BodyLimit.megabytes(serving.max_body_mb, "serving.max_body_mb"),
+        paths={UPLOAD_PATH: BodyLimit.megabytes(serving.max_upload_mb, "serving.max_upload_mb")},
+    )
+    keys = load_keys(settings)
+    app.state.api_keys = keys
+    app.add_middleware(AuthenticationMiddleware, keys=keys, open_paths=OPEN_PATHS)
+    if serving.rate_limit_per_second is not None:
+        buckets = TokenBuckets(serving.rate_limit_per_second, serving.rate_limit_burst)
+        app.add_middleware(
+            RateLimitMiddleware, buckets=buckets, identify=client_identity(keys), exempt=OPEN_PATHS
+        )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError, create_model
 
 from .. import data
 from ..contracts import FEATURE_COLUMNS, ID_COLUMN, FeaturesSchema, RawSchema
+from ..logs import shorten
 from ..model import Model
 from ..pipelines.predict import score
 from ..registry import ModelCard
@@ -22,6 +23,7 @@ from ..store import (
     json_records,
     new_prediction_id,
 )
+from .errors import echo
 from .schemas import RECORD_COLUMNS, contract_fields
 
 OutputFormat = Literal["csv", "json"]
@@ -84,8 +86,9 @@ class Predictor:
         """Score a CSV chunk by chunk through every contract; write CSV or a JSON array.
 
         Each chunk's predictions are passed to `log`. Returns the number of rows; raises
-        ContractViolationError (the output is then incomplete: discard it) if any chunk
-        fails, after checking the rest of the file so that every failing row is listed.
+        ContractViolationError (the output is then incomplete: discard it) if the file has
+        no rows, or if any chunk fails, after checking the rest of the file so that every
+        failing row is listed.
         """
         rows = 0
         failures: list[Record] = []
@@ -94,6 +97,8 @@ class Predictor:
         for chunk in _read_chunks(source, chunk_rows):
             try:
                 features = data.build_features(data.clean(data.validate_raw(chunk)))
+                if features.empty:  # a header without rows
+                    continue
                 scored = score(features, self.model, self.version, self.threshold)
             except SchemaErrors as error:
                 failures.extend(_failures(error))
@@ -122,15 +127,11 @@ class Predictor:
             rows += len(scored)
         if failures:
             raise ContractViolationError("the file breaks the data contract", failures[:100])
+        if rows == 0:
+            raise ContractViolationError("the file has a header but no data rows", [])
         if output_format == "json":
             target.write(b"]")
-        elif rows == 0:
-            target.write(",".join(["prediction_id", *_prediction_columns()]).encode() + b"\n")
         return rows
-
-
-def _prediction_columns() -> list[str]:
-    return [ID_COLUMN, "prediction", "probability", "model_version"]
 
 
 def _read_chunks(source: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -140,7 +141,8 @@ def _read_chunks(source: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
     except pd.errors.EmptyDataError:
         raise ContractViolationError("the file is empty (no header row)", []) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ContractViolationError(f"the file is not a readable CSV: {error}", []) from None
+        reason = shorten(str(error), limit=200)
+        raise ContractViolationError(f"the file is not a readable CSV: {reason}", []) from None
 
 
 def _write(
@@ -163,7 +165,7 @@ def _failures(error: SchemaErrors) -> list[dict[str, Any]]:
                 "row": case["index"],
                 "column": case["column"],
                 "check": case["check"],
-                "value": case["failure_case"],
+                "value": echo(case["failure_case"]),
             }
         )
     return failures

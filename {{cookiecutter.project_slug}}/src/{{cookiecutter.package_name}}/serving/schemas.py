@@ -5,11 +5,20 @@ takes its type, nullability and bounds from the raw contract and its allowed val
 from the clean contract, so a record the API accepts is one the pipelines accept.
 """
 
+import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pandera.pandas as pa
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    create_model,
+)
 
 from ..contracts import (
     TARGET_COLUMN,
@@ -21,10 +30,29 @@ from ..contracts import (
 Source = Literal["online-features", "batch", "baseline"]
 
 
-def _python_type(dtype: object) -> type:
+def _whole_number(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# An integer as JSON Schema reads one: 3 and 3.0, but neither true nor "3" (strict).
+Integer = Annotated[int, BeforeValidator(_whole_number)]
+
+
+def _not_a_number(value: object) -> object:
+    if isinstance(value, int | float) or (isinstance(value, str) and NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 date-time, not a number")
+    return value
+
+
+NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+# A date-time as the schema says (ISO 8601 text), not a number read as a Unix time.
+DateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
+
+
+def _python_type(dtype: object) -> Any:
     name = str(dtype)
     if name.startswith("int"):
-        return int
+        return Integer
     if name.startswith("float"):
         return float
     return str
@@ -75,7 +103,8 @@ def contract_fields(
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `true` is not an integer and "3" is not a number, as the OpenAPI schema says.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class PredictionBase(BaseModel):
@@ -110,6 +139,21 @@ else:
     )
 
 RECORD_COLUMNS = list(CustomerRecord.model_fields)
+# Names of the two shapes of a POST /predict body (error answers leave them out).
+RECORD_TAGS = ("record", "records")
+
+
+def _body_shape(body: object) -> str:
+    return "records" if isinstance(body, list) else "record"
+
+
+# One record, or a non-empty list of them. A list is validated as a list only, so that
+# a bad record gets one error naming its index and field, not one per union branch.
+RecordOrList = Annotated[
+    Annotated[CustomerRecord, Tag("record")]
+    | Annotated[list[CustomerRecord], Field(min_length=1), Tag("records")],
+    Discriminator(_body_shape),
+]
 
 
 class PredictResponse(BaseModel):
@@ -135,7 +179,7 @@ class HistoryPage(BaseModel):
 
 
 class FeedbackBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     prediction_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     outcome: int
@@ -171,6 +215,20 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     trained_at: datetime
     code_version: str
+
+
+class Failure(BaseModel):
+    row: int | None = Field(description="Data row (0-based), or null for the whole file.")
+    column: str | None
+    check: str
+    value: Any = Field(description="The failing value (text cut to 80 characters).")
+
+
+class ContractViolation(BaseModel):
+    """An uploaded file that breaks the data contract: every failing row and check."""
+
+    detail: str
+    failures: list[Failure]
 
 
 class Status(BaseModel):
