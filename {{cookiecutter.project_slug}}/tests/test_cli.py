@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from {{cookiecutter.package_name}}.cli import ExitCode, main
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX
-
 from .conftest import PROJECT_ROOT, fresh_store_url
 
 SAMPLE = Path("data/sample/customers.csv")
