@@ -62,15 +62,24 @@ def fresh_store_url(folder: Path) -> Iterator[str]:
     if configured.get_backend_name() != "postgresql":
         yield f"sqlite:///{folder / 'store.db'}"
         return
+    with fresh_database(configured) as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(configured: sa.URL) -> Iterator[str]:
+    """A database of its own on the PostgreSQL server of `configured`, dropped afterwards."""
     name = f"test_{uuid.uuid4().hex[:16]}"
     server = sa.create_engine(configured.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE {name}"))
     try:
-        yield configured.set(database=name).render_as_string(hide_password=False)
-    finally:
         with server.connect() as connection:
-            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+        try:
+            yield configured.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with server.connect() as connection:
+                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
         server.dispose()
 
 

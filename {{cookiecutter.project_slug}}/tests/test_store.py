@@ -5,7 +5,6 @@ Tests taking `any_store` run on a SQLite file and on a fresh PostgreSQL database
 default, answers).
 """
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from {{cookiecutter.package_name}}.store import (
     describe_error,
     new_prediction_id,
 )
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, fresh_database
 
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -55,6 +54,17 @@ def store(store_url: str) -> Store:
     return Store(store_url)
 
 
+def server_answers(configured: sa.URL) -> bool:
+    server = sa.create_engine(configured.set(database="postgres"))
+    try:
+        with server.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        server.dispose()
+
+
 @contextmanager
 def fresh_postgres_url() -> Iterator[str]:
     """A database of its own on a reachable PostgreSQL server, dropped afterwards."""
@@ -62,20 +72,10 @@ def fresh_postgres_url() -> Iterator[str]:
     configured = sa.make_url(load_settings("local", PROJECT_ROOT / "configs").store.url)
     if configured.get_backend_name() != "postgresql":
         configured = sa.make_url(LOCAL_POSTGRES)
-    server = sa.create_engine(configured.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    try:
-        with server.connect() as connection:
-            connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError:
-        server.dispose()
+    if not server_answers(configured):
         pytest.skip(f"no PostgreSQL server at {configured.host}:{configured.port}")
-    try:
-        yield configured.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        server.dispose()
+    with fresh_database(configured) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
