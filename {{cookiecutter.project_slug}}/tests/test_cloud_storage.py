@@ -14,7 +14,6 @@ import pytest
 
 from {{cookiecutter.package_name}}.cli import ExitCode
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, load_settings
-
 from .conftest import PROJECT_ROOT
 
 CLOUD_ENV = next(
