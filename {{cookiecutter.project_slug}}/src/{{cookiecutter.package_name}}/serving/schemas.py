@@ -58,6 +58,9 @@ def _python_type(dtype: object) -> Any:
     return str
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def contract_field(column: pa.Column, *refinements: pa.Column) -> tuple[Any, Any]:
     """A pydantic (annotation, Field) pair for a Pandera column and its later contracts."""
     annotation: Any = _python_type(column.dtype)
@@ -83,6 +86,9 @@ def contract_field(column: pa.Column, *refinements: pa.Column) -> tuple[Any, Any
     if allowed is not None:
         annotation = Literal[allowed]
         constraints = {}
+    elif annotation is Integer:  # the contracts hold integers as int64
+        constraints["ge"] = max(constraints.get("ge", INT64_MIN), INT64_MIN)
+        constraints["le"] = min(constraints.get("le", INT64_MAX), INT64_MAX)
     elif annotation is float:
         constraints["allow_inf_nan"] = False
     if column.nullable:
