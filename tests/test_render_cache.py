@@ -14,6 +14,7 @@ from pathlib import Path
 
 from conftest import TEMPLATE_DIR, template_git_copy
 from jinja2 import Environment
+
 from local_extensions import compile_fingerprint
 
 
