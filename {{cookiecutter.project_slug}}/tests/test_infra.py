@@ -87,8 +87,8 @@ def test_names_match_the_configs_and_the_overlays(
     for uri in uris:
         assert uri.split("://", 1)[1].startswith(f"{name}/"), f"configs/{env}.yaml: {uri}"
     overlay = PROJECT_ROOT / "deploy" / "k8s" / "overlays" / env / "kustomization.yaml"
-    namespace = re.search(r"^namespace: (\S+)$", overlay.read_text(), flags=re.MULTILINE)
-    assert namespace is not None and namespace[1] == name, overlay
+    namespaces = re.findall(r"^namespace: (\S+)$", overlay.read_text(), flags=re.MULTILINE)
+    assert namespaces == [name], overlay
     if "database_name" in given:
         database = sa.make_url(settings.store.url).database
         assert given["database_name"] == database, f"configs/{env}.yaml: {settings.store.url}"

@@ -14,8 +14,8 @@ output "bucket" {
   value       = "s3://${aws_s3_bucket.main["data"].bucket}"
 }
 
-output "registry" {
-  description = "Image repository that CD pushes to and the overlays deploy from."
+output "image" {
+  description = "Image repository: CD pushes <image>:<commit sha>, the overlays run <image>:<env>."
   value       = "${local.registry}/${var.project}"
 }
 
@@ -50,9 +50,9 @@ output "bucket" {
   value       = "gs://${google_storage_bucket.main["data"].name}"
 }
 
-output "registry" {
-  description = "Image repository that CD pushes to and the overlays deploy from."
-  value       = local.registry
+output "image" {
+  description = "Image repository: CD pushes <image>:<commit sha>, the overlays run <image>:<env>."
+  value       = "${local.registry}/${var.project}"
 }
 
 output "namespace" {
@@ -83,8 +83,8 @@ output "bucket" {
   value       = "az://${azurerm_storage_container.data.name}"
 }
 
-output "registry" {
-  description = "Image repository that CD pushes to and the overlays deploy from."
+output "image" {
+  description = "Image repository: CD pushes <image>:<commit sha>, the overlays run <image>:<env>."
   value       = "${var.registry_name}.azurecr.io/${var.project}"
 }
 

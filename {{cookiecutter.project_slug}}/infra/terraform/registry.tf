@@ -45,6 +45,7 @@ locals {
 # One image repository for all environments: CD builds an image once and promotes it
 # by tag (<image>:<commit sha>, then <image>:<env>).
 resource "google_artifact_registry_repository" "image" {
+  #checkov:skip=CKV_GCP_84:Encrypted with Google-managed keys; customer-managed keys need a Cloud KMS key ring and cost per key.
   count = local.create_shared ? 1 : 0
 
   repository_id = var.project

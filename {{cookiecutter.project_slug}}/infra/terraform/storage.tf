@@ -246,7 +246,7 @@ resource "azurerm_storage_account" "main" {
   #checkov:skip=CKV2_AZURE_33:A private endpoint needs a VNet per caller; see CKV_AZURE_59.
   #checkov:skip=CKV_AZURE_206:Geo-redundant replication doubles the cost; versioning and soft delete cover mistakes.
   #checkov:skip=CKV2_AZURE_1:Microsoft-managed keys; customer-managed keys need a Key Vault key per account.
-  #checkov:skip=CKV_AZURE_33:Queues are not used.
+  #checkov:skip=CKV_AZURE_33:Queues are not used by this project, so there is no queue traffic to log.
   count = local.create_shared ? 1 : 0
 
   name                              = var.storage_account_name
