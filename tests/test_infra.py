@@ -105,6 +105,7 @@ def test_checkov_finds_no_failed_check(infra):
         check=False,
         timeout=600,
     )
+    assert proc.stdout.lstrip().startswith("{"), f"checkov did not run:\n{proc.stderr}"
     report = json.loads(proc.stdout)
     summary = report["summary"]
     failed = [
