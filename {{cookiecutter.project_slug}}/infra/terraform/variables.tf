@@ -4,8 +4,8 @@ variable "project" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$", var.project))
-    error_message = "project must be 3-40 lowercase letters, digits and hyphens."
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$", var.project))
+    error_message = "project must be 1-40 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
   }
 }
 
@@ -92,8 +92,8 @@ variable "project" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$", var.project))
-    error_message = "project must be 3-40 lowercase letters, digits and hyphens."
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$", var.project))
+    error_message = "project must be 1-40 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
   }
 }
 
@@ -167,8 +167,8 @@ variable "project" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$", var.project))
-    error_message = "project must be 3-40 lowercase letters, digits and hyphens."
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$", var.project))
+    error_message = "project must be 1-40 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
   }
 }
 
