@@ -46,7 +46,13 @@ PRUNE: dict[tuple[str, str], list[str]] = {
         "tests/test_notebooks.py",
     ],
     ("docs", "none"): ["docs", "mkdocs.yml"],
-    ("cloud", "none"): ["tests/test_cloud_storage.py"],
+    ("cloud", "none"): [
+        "tests/test_cloud_storage.py",
+        "tests/test_infra.py",
+        "infra",
+        "docs/infrastructure.md",
+    ],
+    ("prediction_store", "sqlite"): ["infra/terraform/database.tf"],
     # ci=none keeps .github/workflows/batch.yml when the batch jobs run in GitHub Actions.
     ("ci", "none"): [
         ".github/workflows/ci.yml",

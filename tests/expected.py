@@ -67,6 +67,20 @@ PER_ENVIRONMENT = [
     "deploy/k8s/overlays/{env}/namespace.yaml",
 ]
 
+# The Terraform module of a cloud variant (infra/terraform), whichever the cloud.
+INFRA = [
+    "infra/terraform/.gitignore",
+    "infra/terraform/backend.hcl",
+    "infra/terraform/cluster.tf",
+    "infra/terraform/github.tf",
+    "infra/terraform/outputs.tf",
+    "infra/terraform/registry.tf",
+    "infra/terraform/storage.tf",
+    "infra/terraform/terraform.tfvars",
+    "infra/terraform/variables.tf",
+    "infra/terraform/versions.tf",
+]
+
 # Files that exist only for one value of an option.
 PER_OPTION: dict[tuple[str, str], list[str]] = {
     ("serving", "fastapi"): [
@@ -124,9 +138,9 @@ PER_OPTION: dict[tuple[str, str], list[str]] = {
         "deploy/k8s/base/cronjobs.yaml",
         "deploy/k8s/base/networkpolicy-batch.yaml",
     ],
-    ("cloud", "aws"): ["tests/test_cloud_storage.py"],
-    ("cloud", "gcp"): ["tests/test_cloud_storage.py"],
-    ("cloud", "azure"): ["tests/test_cloud_storage.py"],
+    ("cloud", "aws"): ["tests/test_cloud_storage.py", "tests/test_infra.py", *INFRA],
+    ("cloud", "gcp"): ["tests/test_cloud_storage.py", "tests/test_infra.py", *INFRA],
+    ("cloud", "azure"): ["tests/test_cloud_storage.py", "tests/test_infra.py", *INFRA],
 }
 
 
@@ -143,4 +157,10 @@ def expected_files(answers: dict) -> set[str]:
     for (option, value), names in PER_OPTION.items():
         if answers[option] == value:
             files |= {name.format(pkg=pkg) for name in names}
+    if answers["cloud"] != "none":  # files of two options at once
+        files |= {f"infra/terraform/environments/{env}.tfvars" for env in environments(answers)}
+        if answers["prediction_store"] == "postgres":
+            files.add("infra/terraform/database.tf")
+        if answers["docs"] == "mkdocs":
+            files.add("docs/infrastructure.md")
     return files

@@ -18,6 +18,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import hcl2
 import kubernetes_validate
 import pytest
 import yaml
@@ -614,6 +615,60 @@ def test_names_agree_across_workflows_manifests_and_configs(deployable):
         assert environment["default"] == envs[-1]
         scripts = deployable.pyproject()["project"]["scripts"]
         assert deployable.answers["package_name"] in scripts
+
+
+def terraform_values(module: Path, name: str) -> dict:
+    """A Terraform file as Python values (strings without their quotes)."""
+    options = hcl2.SerializationOptions(
+        with_comments=False, explicit_blocks=False, strip_string_quotes=True
+    )
+    with (module / name).open(encoding="utf-8") as file:
+        return hcl2.load(file, serialization_options=options)
+
+
+def test_terraform_creates_the_names_the_project_uses(deployable):
+    slug, cloud, envs = deployable.slug, deployable.cloud, deployable.envs
+    module = deployable.path / "infra" / "terraform"
+    assert module.is_dir() == (cloud != "none")
+    if cloud == "none":
+        return
+    shared = terraform_values(module, "terraform.tfvars")
+    assert shared["project"] == slug
+    assert shared["environments"] == envs  # the first one builds images and owns the state
+    assert shared["github_repository"] == f"{deployable.answers['github_owner']}/{slug}"
+    tf = {path.name: terraform_values(module, path.name) for path in module.glob("*.tf")}
+    locals_ = {key: value for block in tf["storage.tf"]["locals"] for key, value in block.items()}
+    outputs = {key: value for block in tf["outputs.tf"]["output"] for key, value in block.items()}
+    assert locals_["name"] == locals_["namespace"] == "${var.project}-${var.environment}"
+    assert outputs["bucket"]["value"].startswith(f"{STORAGE[cloud][0]}://")
+    assert outputs["namespace"]["value"] == "${local.namespace}"
+    assert outputs["image"]["value"].endswith("/${var.project}")
+    scheme = STORAGE[cloud][0]
+    for env in envs:
+        given = shared | terraform_values(module, f"environments/{env}.tfvars")
+        assert given["environment"] == env
+        name = f"{given['project']}-{env}"  # local.name: bucket or container, namespace
+        config = deployable.config(env)
+        assert config["storage"]["registry_uri"].startswith(f"{scheme}://{name}/")
+        namespaces = {doc["metadata"]["name"] for doc in deployable.kinds(env)["Namespace"]}
+        assert namespaces == {name}
+        if deployable.answers["prediction_store"] == "postgres":
+            database = config["store"]["url"].rsplit("/", 1)[1]
+            assert given["database_name"] == database, f"{env}: {config['store']['url']}"
+    # Every variable a workflow reads is one that `terraform output github_variables` gives.
+    used = {
+        name
+        for path in deployable.workflow_files()
+        for name in re.findall(r"\bvars\.([A-Z0-9_]+)", path.read_text())
+    }
+    assert used <= set(outputs["github_variables"]["value"]), used
+    cd = deployable.workflow("cd.yml")
+    if cd is not None:
+        assert cd["env"]["IMAGE_NAME"] == shared["project"]
+        first_deploy = next(
+            job for job_id, job in cd["jobs"].items() if job_id.startswith("deploy-")
+        )
+        assert first_deploy["environment"] == shared["environments"][0]
 
 
 def test_no_workflow_or_cronjob_without_their_option(deployable):

@@ -41,3 +41,17 @@ def test_make_docs_builds_without_the_end_of_life_notice(project):
     proc = project.run(["make", "docs", RUN], env=project_env())
     assert (project.path / "site" / "index.html").is_file()
     assert "end of life" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("dont_write_bytecode", "sync"),
+    [(None, "uv sync"), ("1", "uv sync --compile-bytecode")],
+)
+def test_make_install_compiles_ahead_only_where_python_keeps_no_bytecode(
+    project, dont_write_bytecode, sync
+):
+    env = {k: v for k, v in project_env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if dont_write_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = dont_write_bytecode
+    proc = project.run(["make", "--dry-run", "install", "UV=uv"], env=env)
+    assert sync in proc.stdout.splitlines()
