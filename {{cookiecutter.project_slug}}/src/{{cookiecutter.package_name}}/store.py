@@ -502,9 +502,7 @@ def bulk_upsert(
 
 def _python_values(series: pd.Series) -> list[Any]:
     """A column as Python values for a database driver: NaN and NA become None."""
-    values = series.tolist()
-    if series.hasnans:
-        return [None if pd.isna(value) else value for value in values]
+    values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
     return values
 
 
