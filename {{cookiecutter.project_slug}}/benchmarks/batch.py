@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from {{cookiecutter.package_name}} import data, io
+from {{cookiecutter.package_name}} import data, io, runtime
 from {{cookiecutter.package_name}}.datagen import generate_customers
 from {{cookiecutter.package_name}}.pipelines.predict import predict
 from {{cookiecutter.package_name}}.pipelines.train import train
@@ -74,6 +74,7 @@ def generate(uri: str, rows: int) -> None:
 
 def child(mode: str, input_uri: str, rows: int, workdir: Path) -> None:
     settings = load_settings("local")
+    runtime.limit_threads(settings.runtime.threads)  # as the command line does
     seconds = 0.0
     if mode == "generate":
         generate(input_uri, rows)
@@ -115,6 +116,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         isolate_outputs(workdir, args.store_url)
+        if args.threads:
+            os.environ[f"{ENV_PREFIX}RUNTIME__THREADS"] = str(args.threads)
         train(load_settings("local"))
         print(
             f"{'rows':>10}  {'input':>7}  {'job rows/s':>10}  {'raw predict rows/s':>18}  "

@@ -327,7 +327,9 @@ class TableWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         if not self.parquet:
-            frame.to_csv(self.handle, index=False, header=not self._started)
+            # One write per chunk: pandas writes to a binary handle row by row.
+            text = frame.to_csv(index=False, header=not self._started)
+            self.handle.write(text.encode())
         else:
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self.handle, _arrow_schema(frame, self.empty))

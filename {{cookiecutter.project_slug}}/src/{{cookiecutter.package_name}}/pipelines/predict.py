@@ -6,6 +6,8 @@ contracts. The same run refreshes the prediction store (each entity's features
 and latest prediction, for online lookups and monitoring), committing once per chunk,
 so the service's writes never wait for more than one chunk; while the job runs,
 readers see the entities of committed chunks updated and the others not yet.
+Writing a chunk (output and store) runs in a thread of its own while the next chunk
+is read and scored, so at most two chunks are in memory at once.
 
 Input and output are CSV or Parquet, each chosen by its URI's extension (`.parquet`).
 
@@ -15,7 +17,9 @@ are kept as sorted arrays of bytes (ids are ASCII), about as many bytes per id a
 longest id has characters: 10 million ids of 10 characters take about 100 MB.
 """
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -92,6 +96,20 @@ def score(features: pd.DataFrame, model: Model, version: str, threshold: float) 
     )
 
 
+@dataclass
+class ChunkWriter:
+    """Writes scored chunks to the output and the store, one chunk at a time."""
+
+    output: io.TableWriter
+    store: Store
+    scored_at: datetime
+
+    def __call__(self, features: pd.DataFrame, scored: pd.DataFrame) -> None:
+        self.output.write(scored)
+        with self.store.transaction() as connection:  # one per chunk: short write locks
+            self.store.write_batch(connection, features, scored, self.scored_at)
+
+
 @log_time
 def predict(
     settings: Settings, input_uri: str | None = None, output_uri: str | None = None
@@ -105,16 +123,23 @@ def predict(
     store = Store(settings.store.url)
     scored_at = utc_now()
     try:
-        with io.table_writer(output_uri, empty_predictions()) as output:
+        with (
+            io.table_writer(output_uri, empty_predictions()) as output,
+            ThreadPoolExecutor(1, thread_name_prefix="predict-writer") as writer,
+        ):
+            write = ChunkWriter(output, store, scored_at)
+            written: Future[None] | None = None
             for chunk in map(unique, data.stream_raw(input_uri, settings.data.chunk_rows)):
                 if chunk.empty:
                     continue
                 features = data.build_features(data.clean(chunk))
                 scored = score(features, model, version, settings.model.threshold)
-                output.write(scored)
-                with store.transaction() as connection:  # one per chunk: short write locks
-                    store.write_batch(connection, features, scored, scored_at)
+                if written is not None:
+                    written.result()  # the previous chunk's write, and its error if any
+                written = writer.submit(write, features, scored)
                 rows += len(scored)
+            if written is not None:
+                written.result()
     finally:
         store.close()
     if unique.dropped:
