@@ -76,7 +76,9 @@ def child(mode: str, input_uri: str, rows: int, workdir: Path) -> None:
     settings = load_settings("local")
     runtime.limit_threads(settings.runtime.threads)  # as the command line does
     seconds = 0.0
-    if mode == "generate":
+    if mode == "train":
+        train(settings)
+    elif mode == "generate":
         generate(input_uri, rows)
     elif mode == "job":
         start = time.perf_counter()
@@ -97,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--huge", action="store_true", help=f"add {HUGE_ROWS:,} rows")
+    parser.add_argument("--threads", type=int, help="runtime.threads (default: the CPUs available)")
     parser.add_argument(
         "--formats", nargs="+", choices=["csv", "parquet"], default=["csv", "parquet"]
     )
@@ -118,7 +121,7 @@ def main() -> None:
         isolate_outputs(workdir, args.store_url)
         if args.threads:
             os.environ[f"{ENV_PREFIX}RUNTIME__THREADS"] = str(args.threads)
-        train(load_settings("local"))
+        run_child("train", "", "0", tmp)
         print(
             f"{'rows':>10}  {'input':>7}  {'job rows/s':>10}  {'raw predict rows/s':>18}  "
             f"{'ratio':>5}  {'job peak MiB':>12}  {'raw peak MiB':>12}"
