@@ -1,6 +1,9 @@
-import pandas as pd
+from pathlib import Path
 
-from {{cookiecutter.package_name}} import data
+import pandas as pd
+import pytest
+
+from {{cookiecutter.package_name}} import data, io
 from {{cookiecutter.package_name}}.contracts import RawSchema
 
 
@@ -38,3 +41,25 @@ def test_fingerprint_changes_with_content(customers: pd.DataFrame) -> None:
     changed.loc[0, "support_calls"] = 99
     assert data.fingerprint(customers) == data.fingerprint(customers.copy())
     assert data.fingerprint(customers) != data.fingerprint(changed)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"customer_id,tenure_months\nC1,1\n", b"PAR1" + bytes(range(256)) + b"PAR1"]
+)
+def test_an_unreadable_parquet_file_is_a_data_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "customers.parquet"
+    path.write_bytes(content)
+    with pytest.raises(data.DataError, match=r"customers\.parquet: not a readable Parquet file"):
+        data.load_raw(str(path))
+    with pytest.raises(data.DataError, match="not a readable Parquet file"):
+        list(data.stream_raw(str(path), chunk_rows=10))
+
+
+def test_parquet_and_csv_give_the_same_records(tmp_path: Path, customers: pd.DataFrame) -> None:
+    io.write_table(str(tmp_path / "customers.parquet"), customers)
+    io.write_table(str(tmp_path / "customers.csv"), customers)
+    from_parquet = data.load_raw(str(tmp_path / "customers.parquet"))
+    from_csv = data.load_raw(str(tmp_path / "customers.csv"))
+    pd.testing.assert_frame_equal(from_parquet, from_csv)
+    chunks = list(data.stream_raw(str(tmp_path / "customers.parquet"), chunk_rows=150))
+    assert [len(chunk) for chunk in chunks] == [150, 150, 100]

@@ -20,6 +20,58 @@ def test_csv_round_trip_on_memory_filesystem(memory_root: str) -> None:
     assert [len(chunk) for chunk in chunks] == [2, 1]
 
 
+@pytest.mark.parametrize("extension", ["csv", "parquet"])
+def test_tables_round_trip_whole_and_in_chunks(memory_root: str, extension: str) -> None:
+    uri = io.join(memory_root, "nested", f"frame.{extension}")
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", None, "z"], "c": [0.1, float("nan"), 3.0]})
+    io.write_table(uri, frame)
+    pd.testing.assert_frame_equal(io.read_table(uri), frame, check_dtype=False)
+    chunks = list(io.iter_table(uri, chunk_rows=2))
+    assert [len(chunk) for chunk in chunks] == [2, 1]
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame, check_dtype=False)
+
+
+def test_parquet_is_chosen_by_the_extension(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": [1, 2]})
+    io.write_table(str(tmp_path / "frame.parquet"), frame)
+    io.write_table(str(tmp_path / "frame.csv"), frame)
+    assert (tmp_path / "frame.parquet").read_bytes()[:4] == b"PAR1"
+    assert (tmp_path / "frame.csv").read_text() == "a\n1\n2\n"
+
+
+@pytest.mark.parametrize("extension", ["csv", "parquet"])
+def test_chunked_output_keeps_the_types_of_an_empty_table(memory_root: str, extension: str) -> None:
+    uri = io.join(memory_root, f"empty.{extension}")
+    empty = pd.DataFrame({"id": pd.Series(dtype=str), "n": pd.Series(dtype="int64")})
+    with io.table_writer(uri, empty):
+        pass
+    read = io.read_table(uri)
+    assert list(read.columns) == ["id", "n"]
+    assert read.empty
+    if extension == "parquet":
+        assert read["n"].dtype == "int64"
+
+
+@pytest.mark.parametrize("extension", ["csv", "parquet"])
+def test_chunked_output_appears_only_when_complete(memory_root: str, extension: str) -> None:
+    uri = io.join(memory_root, f"out.{extension}")
+    frame = pd.DataFrame({"a": [1, 2]})
+
+    def write_then_fail() -> None:
+        with io.table_writer(uri, frame) as output:
+            output.write(frame)
+            assert not io.exists(uri)
+            raise RuntimeError("step failed")
+
+    with pytest.raises(RuntimeError, match="step failed"):
+        write_then_fail()
+    assert not io.exists(uri)
+    with io.table_writer(uri, frame.head(0)) as output:
+        output.write(frame)
+        output.write(frame)
+    assert io.read_table(uri)["a"].tolist() == [1, 2, 1, 2]
+
+
 def write_then_fail(uri: str, data: bytes) -> None:
     with io.atomic_write(uri) as handle:
         handle.write(data)

@@ -17,14 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from {{cookiecutter.package_name}}.contracts import FEATURE_COLUMNS
+from {{cookiecutter.package_name}}.data import add_features, apply_cleaning
 from {{cookiecutter.package_name}}.settings import load_settings
 from {{cookiecutter.package_name}}.store import (
+    TABLE,
     FeedbackConflictError,
     PredictionRow,
     Store,
     StoreError,
     UnknownPredictionError,
     describe_error,
+    json_records,
     new_prediction_id,
 )
 from tests.conftest import PROJECT_ROOT, fresh_database
@@ -200,6 +203,72 @@ def test_batch_output_is_upserted_per_entity(store: Store) -> None:
     assert (batch_a.model_version, batch_b.model_version) == ("v2", "v1")
     assert store.online_features("nobody") is None
     assert len(store.recent_features(since=T0)) == 2
+
+
+def test_batch_features_round_trip_through_typed_columns(
+    any_store: Store, customers: pd.DataFrame
+) -> None:
+    """Every value the features contract allows comes back as written, in bulk, per entity."""
+    features = add_features(apply_cleaning(customers.drop(columns=["churned"])))
+    features.loc[3, "monthly_charges"] = float("nan")
+    features.loc[4, "charges_per_tenure_month"] = 1 / 3
+    scored = pd.DataFrame(
+        {
+            "customer_id": features["customer_id"],
+            "prediction": 1,
+            "probability": 0.75,
+            "model_version": "v3",
+        }
+    )
+    with any_store.transaction() as connection:
+        any_store.write_batch(connection, features, scored, T0)
+        any_store.write_batch(connection, features.head(2), scored.head(2), T0)
+
+    for index in (0, 3, 4, len(features) - 1):
+        stored = any_store.online_features(str(features.at[index, "customer_id"]))
+        assert stored is not None
+        expected = json_records(features.loc[[index], list(FEATURE_COLUMNS)])[0]
+        assert stored.features == expected
+        assert stored.computed_at == T0
+    recent = any_store.recent_features(since=T0)
+    assert len(recent) == len(features)
+    assert recent["tenure_months"].sum() == features["tenure_months"].sum()
+    batch = any_store.batch_prediction(str(features.at[7, "customer_id"]))
+    assert batch is not None
+    assert (batch.prediction, batch.probability, batch.model_version) == (1, 0.75, "v3")
+
+
+def test_online_features_of_an_older_layout_are_rebuilt(store_url: str) -> None:
+    """A table from before typed columns (one JSON column) or before a new feature column."""
+    engine = sa.create_engine(store_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE TABLE online_features (entity_id VARCHAR(64) PRIMARY KEY,"
+                " features JSON NOT NULL, computed_at TIMESTAMP NOT NULL)"
+            )
+        )
+    engine.dispose()
+    Store(store_url).close()
+    engine = sa.create_engine(store_url)
+    with engine.begin() as connection:
+        columns = {column["name"] for column in sa.inspect(connection).get_columns(TABLE)}
+        assert columns == {"entity_id", "computed_at", *FEATURE_COLUMNS}
+        connection.execute(sa.text("ALTER TABLE online_features DROP COLUMN support_calls"))
+    engine.dispose()
+
+    store = Store(store_url)
+    features = pd.DataFrame(
+        [{"customer_id": "A", **dict.fromkeys(FEATURE_COLUMNS), "support_calls": 4}]
+    )
+    scored = pd.DataFrame(
+        {"customer_id": ["A"], "prediction": [0], "probability": [0.1], "model_version": ["v1"]}
+    )
+    with store.transaction() as connection:
+        store.write_batch(connection, features, scored, T0)
+    stored = store.online_features("A")
+    assert stored is not None
+    assert stored.features["support_calls"] == 4
 
 
 def test_a_failed_job_writes_nothing(store: Store) -> None:

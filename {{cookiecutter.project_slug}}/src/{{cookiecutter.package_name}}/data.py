@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as arrow
 
 from . import io
 from .contracts import (
@@ -20,12 +21,19 @@ from .contracts import (
 from .decorators import log_call, log_time
 from .logs import shorten
 
-# What pandas raises for bytes that are not a CSV table it can read.
-UNREADABLE = (UnicodeDecodeError, pd.errors.ParserError, csv.Error, ValueError, OverflowError)
+# What pandas and pyarrow raise for bytes that are not a CSV or Parquet table they can read.
+UNREADABLE = (
+    UnicodeDecodeError,
+    pd.errors.ParserError,
+    csv.Error,
+    ValueError,
+    OverflowError,
+    arrow.ArrowException,
+)
 
 
 class DataError(Exception):
-    """An input dataset cannot be used: missing, empty, not UTF-8 CSV, or too small."""
+    """An input dataset cannot be used: missing, empty, not UTF-8 CSV or Parquet, too small."""
 
 
 def unreadable(uri: str, error: Exception) -> Exception:
@@ -34,8 +42,12 @@ def unreadable(uri: str, error: Exception) -> Exception:
         return error if isinstance(error, io.StorageError) else io.storage_error(uri, error)
     if isinstance(error, FileNotFoundError):
         return DataError(f"{uri}: no such file")
+    kind = "Parquet" if io.is_parquet(uri) else "CSV"
     if isinstance(error, IsADirectoryError):
-        return DataError(f"{uri}: is a folder, not a CSV file")
+        return DataError(f"{uri}: is a folder, not a {kind} file")
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if kind == "Parquet":
+        return DataError(f"{uri}: not a readable Parquet file ({shorten(reason)})")
     if isinstance(error, pd.errors.EmptyDataError):
         return DataError(f"{uri}: empty file (expected a CSV header line)")
     if isinstance(error, UnicodeDecodeError):
@@ -43,7 +55,6 @@ def unreadable(uri: str, error: Exception) -> Exception:
             f"{uri}: not UTF-8 text (byte {error.start}: {error.reason}); "
             "save the file as UTF-8 CSV"
         )
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return DataError(f"{uri}: not a readable CSV file ({shorten(reason)})")
 
 
@@ -61,17 +72,20 @@ def validate_raw(frame: pd.DataFrame) -> pd.DataFrame:
 @log_time
 @log_call
 def load_raw(uri: str) -> pd.DataFrame:
-    """Read a whole dataset and enforce the raw contract; DataError if it cannot be read."""
+    """Read a whole CSV or Parquet dataset and enforce the raw contract.
+
+    DataError if it cannot be read.
+    """
     try:
-        frame = io.read_csv(uri)
+        frame = io.read_table(uri)
     except (OSError, io.StorageError, pd.errors.EmptyDataError, *UNREADABLE) as error:
         raise unreadable(uri, error) from None
     return validate_raw(frame)
 
 
 def stream_raw(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Read a dataset chunk by chunk, each chunk checked against the raw contract."""
-    chunks = io.iter_csv(uri, chunk_rows)
+    """Read a CSV or Parquet dataset chunk by chunk, each checked against the raw contract."""
+    chunks = io.iter_table(uri, chunk_rows)
     while True:
         try:
             chunk = next(chunks)

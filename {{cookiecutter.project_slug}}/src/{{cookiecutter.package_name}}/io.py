@@ -1,5 +1,9 @@
 """Storage access through fsspec URIs (local paths, file://, memory://, s3://, gs://, az://).
 
+Tables are CSV or Parquet, chosen by the URI's extension (`.parquet` is Parquet,
+anything else CSV), on every backend: read whole, streamed in chunks, or written
+chunk by chunk.
+
 Every write is atomic: data goes to a temporary object beside the target and is
 moved into place only when complete, so readers never see partial output. A
 temporary left by a killed writer is removed by the next write of the same output.
@@ -20,6 +24,8 @@ from typing import IO
 
 import fsspec
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from fsspec.core import split_protocol
 from fsspec.spec import AbstractFileSystem
 
@@ -57,6 +63,7 @@ LOCAL_ADVICE = "or point the URI settings at local paths (see README, 'Settings 
 # Exceptions raised by cloud SDKs and HTTP clients for missing credentials or no network.
 CLOUD_ERROR_MODULES = ("google.auth", "botocore", "azure", "aiohttp", "requests", "gcsfs")
 TEMPORARY_SUFFIX = ".partial"
+PARQUET_SUFFIX = ".parquet"
 # Temporaries this process is writing right now (anything else with its id is stale).
 _writing: set[str] = set()
 
@@ -237,6 +244,11 @@ def write_text(uri: str, text: str) -> None:
     write_bytes(uri, text.encode("utf-8"))
 
 
+def is_parquet(uri: str) -> bool:
+    """Whether `uri` names a Parquet file (by its extension); anything else is CSV."""
+    return str(split_protocol(uri)[1]).lower().endswith(PARQUET_SUFFIX)
+
+
 def read_csv(uri: str) -> pd.DataFrame:
     fs, path = resolve(uri)
     with fs.open(path, "rb") as handle:
@@ -253,3 +265,92 @@ def iter_csv(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
 def write_csv(uri: str, frame: pd.DataFrame) -> None:
     with atomic_write(uri) as handle:
         frame.to_csv(handle, index=False)
+
+
+def read_table(uri: str) -> pd.DataFrame:
+    """Read a whole CSV or Parquet file."""
+    if not is_parquet(uri):
+        return read_csv(uri)
+    fs, path = resolve(uri)
+    with fs.open(path, "rb") as handle:
+        frame: pd.DataFrame = pq.read_table(handle).to_pandas()
+    return frame
+
+
+def iter_table(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Stream a CSV or Parquet file in chunks of at most `chunk_rows` rows."""
+    if not is_parquet(uri):
+        yield from iter_csv(uri, chunk_rows)
+        return
+    fs, path = resolve(uri)
+    with fs.open(path, "rb") as handle, pq.ParquetFile(handle) as parquet:
+        if parquet.metadata.num_rows == 0:
+            yield parquet.schema_arrow.empty_table().to_pandas()
+            return
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+
+
+def write_table(uri: str, frame: pd.DataFrame) -> None:
+    """Write a whole frame as CSV or Parquet (by the URI's extension), atomically."""
+    with table_writer(uri, frame.head(0)) as writer:
+        writer.write(frame)
+
+
+@contextmanager
+def table_writer(uri: str, empty: pd.DataFrame) -> Iterator["TableWriter"]:
+    """Write a CSV or Parquet table chunk by chunk; it appears only if the block succeeds.
+
+    `empty` holds the output's columns and types: what an output without rows holds
+    (a CSV header line, or a Parquet file with that schema).
+    """
+    with atomic_write(uri) as handle:
+        writer = TableWriter(handle, is_parquet(uri), empty)
+        try:
+            yield writer
+        except BaseException:
+            writer.close(complete=False)
+            raise
+        writer.close(complete=True)
+
+
+class TableWriter:
+    """Appends frames to an open binary handle as CSV or as Parquet row groups."""
+
+    def __init__(self, handle: IO[bytes], parquet: bool, empty: pd.DataFrame) -> None:
+        self.handle = handle
+        self.parquet = parquet
+        self.empty = empty
+        self.rows = 0
+        self._started = False
+        self._parquet: pq.ParquetWriter | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if not self.parquet:
+            # One write per chunk: pandas writes to a binary handle row by row.
+            text = frame.to_csv(index=False, header=not self._started)
+            self.handle.write(text.encode())
+        else:
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.handle, _arrow_schema(frame, self.empty))
+            table = pa.Table.from_pandas(frame, self._parquet.schema, preserve_index=False)
+            self._parquet.write_table(table)
+        self.rows += len(frame)
+        self._started = True
+
+    def close(self, *, complete: bool) -> None:
+        """Finish the file (with a header or schema alone when no row was written)."""
+        if complete and not self._started:
+            self.write(self.empty)
+        if self._parquet is not None:
+            self._parquet.close()
+
+
+def _arrow_schema(frame: pd.DataFrame, empty: pd.DataFrame) -> pa.Schema:
+    """The Parquet schema of a table: inferred from its data, strings where none is known."""
+    sample = frame if len(frame) else empty
+    schema = pa.Schema.from_pandas(sample, preserve_index=False)
+    for index, column in enumerate(schema):
+        if pa.types.is_null(column.type):
+            schema = schema.set(index, column.with_type(pa.string()))
+    return schema

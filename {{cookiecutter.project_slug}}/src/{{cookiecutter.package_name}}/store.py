@@ -6,26 +6,36 @@ PostgreSQL (the database is created on first use when the server allows it).
 Tables:
     predictions         every prediction made (request, entity lookup, upload)
     feedback            the true outcome of a prediction, when it becomes known
-    online_features     the latest features of each entity, written by batch scoring
+    online_features     the latest features of each entity, written by batch scoring:
+                        one typed column per column of the features contract
     batch_predictions   the latest batch prediction of each entity
+
+Batch output is written in bulk: PostgreSQL copies each chunk into a temporary table
+(COPY) and upserts from there in one statement; SQLite runs one prepared upsert over
+all rows (executemany), its parameters converted per column rather than per row.
 """
 
 import math
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .contracts import FEATURE_COLUMNS, ID_COLUMN
-from .logs import shorten
+from .contracts import FEATURE_COLUMNS, ID_COLUMN, FeaturesSchema
+from .logs import get_logger, shorten
+
+logger = get_logger(__name__)
 
 metadata = sa.MetaData()
 
@@ -51,11 +61,28 @@ feedback = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+
+def column_type(name: str) -> sa.types.TypeEngine[Any]:
+    """The SQL type of a column of the features contract (int64 -> BIGINT, ...)."""
+    dtype = FeaturesSchema.to_schema().columns[name].dtype.type
+    if pd.api.types.is_bool_dtype(dtype):
+        return sa.Boolean()
+    if pd.api.types.is_integer_dtype(dtype):
+        return sa.BigInteger()
+    if pd.api.types.is_float_dtype(dtype):
+        return sa.Double()
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return sa.DateTime(timezone=True)
+    return sa.Text()
+
+
+# Feature columns are nullable here: the contract checks values before they are written,
+# and a column added to the contract later is NULL in rows written before it existed.
 online_features = sa.Table(
     "online_features",
     metadata,
     sa.Column("entity_id", sa.String(64), primary_key=True),
-    sa.Column("features", sa.JSON, nullable=False),
+    *(sa.Column(name, column_type(name), nullable=True) for name in FEATURE_COLUMNS),
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
@@ -70,6 +97,7 @@ batch_predictions = sa.Table(
 )
 
 Record = dict[str, Any]
+TABLE = online_features.name
 
 
 class StoreError(Exception):
@@ -200,6 +228,30 @@ def create_store_engine(url: str) -> Engine:
     return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
+def upgrade_online_features(engine: Engine) -> None:
+    """Bring the online feature table to the features contract's columns.
+
+    Columns new in the contract are added (NULL in existing rows). A table of the
+    older layout, all features in one JSON column, is rebuilt empty: it only caches
+    the last batch job's output, which the next job writes again.
+    """
+    with engine.begin() as connection:
+        existing = {column["name"] for column in sa.inspect(connection).get_columns(TABLE)}
+        if "features" in existing and "features" not in FEATURE_COLUMNS:
+            logger.warning("store.online_features_rebuilt", reason="older JSON layout")
+            online_features.drop(connection)
+            online_features.create(connection)
+            return
+        quote = connection.dialect.identifier_preparer.quote
+        for column in online_features.columns:
+            if column.name not in existing:
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.execute(
+                    sa.text(f"ALTER TABLE {TABLE} ADD COLUMN {quote(column.name)} {kind}")
+                )
+                logger.info("store.column_added", table=TABLE, column=column.name)
+
+
 class Store:
     """Reads and writes of the prediction store; safe to share between threads."""
 
@@ -207,6 +259,7 @@ class Store:
         try:
             self.engine = create_store_engine(url)
             metadata.create_all(self.engine)
+            upgrade_online_features(self.engine)
         except (sa.exc.SQLAlchemyError, OSError) as error:
             raise StoreError(
                 f"prediction store {_redacted(url)} is unusable: {describe_error(error)}"
@@ -234,17 +287,6 @@ class Store:
         if missing:
             return StoreHealth(ok=False, reason=f"tables missing: {', '.join(missing)}")
         return StoreHealth(ok=True)
-
-    def _upsert(self, connection: Connection, table: sa.Table, rows: Sequence[Record]) -> None:
-        if not rows:
-            return
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table)
-        keys = {column.name for column in table.primary_key}
-        updates = {name: statement.excluded[name] for name in rows[0] if name not in keys}
-        connection.execute(
-            statement.on_conflict_do_update(index_elements=list(keys), set_=updates), list(rows)
-        )
 
     # History -------------------------------------------------------------------------
 
@@ -349,15 +391,19 @@ class Store:
         served = sa.select(predictions.c.features).where(
             predictions.c.created_at >= since, predictions.c.features.is_not(None)
         )
-        batch = sa.select(online_features.c.features).where(online_features.c.computed_at >= since)
+        batch = sa.select(*_feature_columns()).where(online_features.c.computed_at >= since)
         with self.engine.connect() as connection:
             records = [row[0] for row in connection.execute(served)]
-            records += [row[0] for row in connection.execute(batch)]
+            stored = pd.DataFrame(connection.execute(batch).all(), columns=list(FEATURE_COLUMNS))
         # Databases written before features were stored as SQL NULL hold JSON nulls.
-        return pd.DataFrame(
+        served_frame = pd.DataFrame(
             [record for record in records if isinstance(record, dict)],
             columns=list(FEATURE_COLUMNS),
         )
+        frames = [frame for frame in (served_frame, stored) if not frame.empty]
+        if not frames:
+            return served_frame
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     # Online features and batch predictions ---------------------------------------------
 
@@ -374,25 +420,17 @@ class Store:
         scored: pd.DataFrame,
         at: datetime,
     ) -> None:
-        """Upsert a chunk of batch output: each entity's features and prediction."""
-        feature_rows = [
-            {"entity_id": entity, "features": record, "computed_at": at}
-            for entity, record in zip(
-                features[ID_COLUMN], json_records(features[list(FEATURE_COLUMNS)]), strict=True
-            )
-        ]
-        prediction_rows = [
-            {
-                "entity_id": record[ID_COLUMN],
-                "prediction": record["prediction"],
-                "probability": record["probability"],
-                "model_version": record["model_version"],
-                "scored_at": at,
-            }
-            for record in json_records(scored)
-        ]
-        self._upsert(connection, online_features, feature_rows)
-        self._upsert(connection, batch_predictions, prediction_rows)
+        """Upsert a chunk of batch output in bulk: each entity's features and prediction.
+
+        An entity repeated in the chunk keeps its last row.
+        """
+        feature_rows = features[[ID_COLUMN, *FEATURE_COLUMNS]].rename(
+            columns={ID_COLUMN: "entity_id"}
+        )
+        prediction_rows = scored[[ID_COLUMN, "prediction", "probability", "model_version"]]
+        prediction_rows = prediction_rows.rename(columns={ID_COLUMN: "entity_id"})
+        bulk_upsert(connection, online_features, feature_rows, {"computed_at": at})
+        bulk_upsert(connection, batch_predictions, prediction_rows, {"scored_at": at})
 
     def online_features(self, entity_id: str) -> OnlineFeatures | None:
         query = sa.select(online_features).where(online_features.c.entity_id == entity_id)
@@ -400,8 +438,11 @@ class Store:
             row = connection.execute(query).first()
         if row is None:
             return None
+        values = row._mapping
         return OnlineFeatures(
-            entity_id=row.entity_id, features=row.features, computed_at=as_utc(row.computed_at)
+            entity_id=row.entity_id,
+            features={name: values[name] for name in FEATURE_COLUMNS},
+            computed_at=as_utc(row.computed_at),
         )
 
     def batch_prediction(self, entity_id: str) -> BatchPrediction | None:
@@ -417,6 +458,109 @@ class Store:
             model_version=row.model_version,
             scored_at=as_utc(row.scored_at),
         )
+
+
+def _feature_columns() -> list[sa.Column[Any]]:
+    return [online_features.c[name] for name in FEATURE_COLUMNS]
+
+
+def bulk_upsert(
+    connection: Connection, table: sa.Table, frame: pd.DataFrame, constants: Record
+) -> None:
+    """Insert or update the rows of `frame` (columns named as the table's) in bulk.
+
+    `constants` are columns with one value for every row (a timestamp). Rows are keyed
+    by the table's primary key; of rows with the same key, the last wins.
+    """
+    keys = [column.name for column in table.primary_key]
+    frame = frame.drop_duplicates(subset=keys, keep="last")
+    if frame.empty:
+        return
+    names = [*frame.columns, *constants]
+    if connection.dialect.name == "postgresql":
+        _copy_upsert(connection, table, frame, constants)
+        return
+    statement = sqlite.insert(table)
+    upsert = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: statement.excluded[name] for name in names if name not in keys},
+    )
+    compiled = upsert.values({name: sa.bindparam(name) for name in names}).compile(
+        dialect=connection.dialect
+    )
+    order = compiled.positiontup or []
+    columns: dict[str, Iterable[Any]] = {
+        name: _python_values(frame[name]) for name in frame.columns
+    }
+    for name, value in constants.items():
+        kind = table.c[name].type.dialect_impl(connection.dialect)
+        processor = kind.bind_processor(connection.dialect)
+        columns[name] = repeat(processor(value) if processor else value)
+    rows = list(zip(*(columns[name] for name in order), strict=False))
+    connection.exec_driver_sql(compiled.string, rows)
+
+
+def _python_values(series: pd.Series) -> list[Any]:
+    """A column as Python values for a database driver: NaN and NA become None."""
+    values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
+    return values
+
+
+def _copy_upsert(
+    connection: Connection, table: sa.Table, frame: pd.DataFrame, constants: Record
+) -> None:
+    """PostgreSQL: COPY the rows into a temporary table, then upsert them in one statement."""
+    staging = f"staging_{table.name}"
+    quote = connection.dialect.identifier_preparer.quote
+    listed = ", ".join(quote(name) for name in frame.columns)
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS"
+        f" SELECT {listed} FROM {quote(table.name)} WITH NO DATA"
+    )
+    schema = pa.schema([(name, _arrow_type(table.c[name].type)) for name in frame.columns])
+    arrow_rows = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    encoded = pa.BufferOutputStream()
+    pa_csv.write_csv(arrow_rows, encoded, pa_csv.WriteOptions(include_header=False))
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {staging} ({listed}) FROM STDIN (FORMAT csv)") as copy,
+    ):
+        copy.write(encoded.getvalue().to_pybytes())
+    keys = [column.name for column in table.primary_key]
+    source = sa.table(staging, *(sa.column(name) for name in frame.columns))
+    selected = [
+        *(source.c[name] for name in frame.columns),
+        *(sa.literal(value, table.c[name].type) for name, value in constants.items()),
+    ]
+    statement = postgresql.insert(table).from_select(
+        [*frame.columns, *constants], sa.select(*selected)
+    )
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=keys,
+            set_={
+                name: statement.excluded[name]
+                for name in [*frame.columns, *constants]
+                if name not in keys
+            },
+        )
+    )
+    connection.exec_driver_sql(f"DROP TABLE {staging}")
+
+
+def _arrow_type(kind: sa.types.TypeEngine[Any]) -> pa.DataType:
+    """The Arrow type that writes a column's values as PostgreSQL reads them from CSV."""
+    if isinstance(kind, sa.Boolean):
+        return pa.bool_()
+    if isinstance(kind, sa.Integer):
+        return pa.int64()
+    if isinstance(kind, sa.Float):
+        return pa.float64()
+    if isinstance(kind, sa.DateTime):
+        return pa.timestamp("us", tz="UTC")
+    return pa.string()
 
 
 def _prediction_row(mapping: Any) -> PredictionRow:

@@ -6,14 +6,22 @@ contracts. The same run refreshes the prediction store (each entity's features
 and latest prediction, for online lookups and monitoring), committing once per chunk,
 so the service's writes never wait for more than one chunk; while the job runs,
 readers see the entities of committed chunks updated and the others not yet.
+Writing a chunk (output and store) runs in a thread of its own while the next chunk
+is read and scored, so at most two chunks are in memory at once.
+
+Input and output are CSV or Parquet, each chosen by its URI's extension (`.parquet`).
 
 Each id is scored once: the first record of an id wins, in its chunk and across
 chunks; later records with the same id are dropped and counted. The ids seen so far
-are kept in a set (about 100 bytes per distinct id: 10 million ids take about 1 GB).
+are kept as sorted arrays of bytes (ids are ASCII), about as many bytes per id as the
+longest id has characters: 10 million ids of 10 characters take about 100 MB.
 """
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -41,15 +49,37 @@ class PredictResult:
 class FirstRecordPerId:
     """Drops records whose id was already seen in this chunk or an earlier one."""
 
-    seen: set[str] = field(default_factory=set)
+    # Sorted runs of ids; two runs are merged when the newer is at least half the older,
+    # so there are few runs and each id is re-sorted a logarithmic number of times.
+    runs: list[np.ndarray] = field(default_factory=list)
     dropped: int = 0
 
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
         ids = chunk[ID_COLUMN].astype(str)
-        keep = ~ids.duplicated(keep="first") & ~ids.isin(self.seen)
+        keys = ids.to_numpy(dtype=np.bytes_)
+        keep = ~ids.duplicated(keep="first").to_numpy()
+        for run in self.runs:
+            found = np.searchsorted(run, keys).clip(max=len(run) - 1)
+            keep &= run[found] != keys
         self.dropped += int((~keep).sum())
-        self.seen.update(ids[keep])
+        if keep.any():
+            self.runs.append(np.sort(keys[keep]))
+        while len(self.runs) > 1 and 2 * len(self.runs[-1]) >= len(self.runs[-2]):
+            newer = self.runs.pop()
+            self.runs[-1] = np.sort(np.concatenate([self.runs[-1], newer]))
         return chunk[keep]
+
+
+def empty_predictions() -> pd.DataFrame:
+    """A predictions table without rows, with the columns and types of the contract."""
+    return pd.DataFrame(
+        {
+            ID_COLUMN: pd.Series(dtype=str),
+            "prediction": pd.Series(dtype="int64"),
+            "probability": pd.Series(dtype="float64"),
+            "model_version": pd.Series(dtype=str),
+        }
+    )
 
 
 @pa.check_output(PredictionsSchema.to_schema(), lazy=True)
@@ -66,6 +96,20 @@ def score(features: pd.DataFrame, model: Model, version: str, threshold: float) 
     )
 
 
+@dataclass
+class ChunkWriter:
+    """Writes scored chunks to the output and the store, one chunk at a time."""
+
+    output: io.TableWriter
+    store: Store
+    scored_at: datetime
+
+    def __call__(self, features: pd.DataFrame, scored: pd.DataFrame) -> None:
+        self.output.write(scored)
+        with self.store.transaction() as connection:  # one per chunk: short write locks
+            self.store.write_batch(connection, features, scored, self.scored_at)
+
+
 @log_time
 def predict(
     settings: Settings, input_uri: str | None = None, output_uri: str | None = None
@@ -79,18 +123,23 @@ def predict(
     store = Store(settings.store.url)
     scored_at = utc_now()
     try:
-        with io.atomic_write(output_uri) as handle:
+        with (
+            io.table_writer(output_uri, empty_predictions()) as output,
+            ThreadPoolExecutor(1, thread_name_prefix="predict-writer") as writer,
+        ):
+            write = ChunkWriter(output, store, scored_at)
+            written: Future[None] | None = None
             for chunk in map(unique, data.stream_raw(input_uri, settings.data.chunk_rows)):
                 if chunk.empty:
                     continue
                 features = data.build_features(data.clean(chunk))
                 scored = score(features, model, version, settings.model.threshold)
-                scored.to_csv(handle, index=False, header=rows == 0)
-                with store.transaction() as connection:  # one per chunk: short write locks
-                    store.write_batch(connection, features, scored, scored_at)
+                if written is not None:
+                    written.result()  # the previous chunk's write, and its error if any
+                written = writer.submit(write, features, scored)
                 rows += len(scored)
-            if rows == 0:
-                handle.write(f"{','.join(PredictionsSchema.to_schema().columns)}\n".encode())
+            if written is not None:
+                written.result()
     finally:
         store.close()
     if unique.dropped:
