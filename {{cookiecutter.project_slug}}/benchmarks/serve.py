@@ -189,7 +189,14 @@ def serve(env: dict[str, str], mode: str, work: Path) -> tuple[subprocess.Popen[
         f"{ENV_PREFIX}STORE__URL": f"sqlite:///{work / f'store-{mode}.db'}",
         f"{ENV_PREFIX}STORE__HISTORY_MODE": mode,
     }
-    command = [sys.executable, "-m", "{{cookiecutter.package_name}}", "serve", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "{{cookiecutter.package_name}}",
+        "serve",
+        "--port",
+        str(port),
+    ]
     server = subprocess.Popen(command, env=os.environ | mode_env, stderr=subprocess.DEVNULL)
     try:
         wait_until_ready(url)
