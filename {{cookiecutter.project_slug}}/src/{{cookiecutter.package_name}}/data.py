@@ -114,7 +114,7 @@ def apply_cleaning(raw: pd.DataFrame) -> pd.DataFrame:
     The frame form of `clean_columns`, which the service calls on the records its
     request models already validated field by field.
     """
-    return raw.assign(**clean_columns(columns_of(raw))).reset_index(drop=True)
+    return with_columns(raw, clean_columns(columns_of(raw))).reset_index(drop=True)
 
 
 @log_time
@@ -127,7 +127,7 @@ def build_features(clean_frame: pd.DataFrame) -> pd.DataFrame:
 
 def add_features(clean_frame: pd.DataFrame) -> pd.DataFrame:
     """The feature transformation alone, without contract check or logging."""
-    return clean_frame.assign(**feature_columns(columns_of(clean_frame)))
+    return with_columns(clean_frame, feature_columns(columns_of(clean_frame)))
 
 
 # The rules of cleaning and feature engineering, written once, on columns: one NumPy
@@ -168,6 +168,16 @@ def map_text(values: npt.NDArray[Any], rule: Callable[[str], object]) -> npt.NDA
 def columns_of(frame: pd.DataFrame) -> Columns:
     """A frame's columns as NumPy arrays (missing text as NaN, as pandas holds it)."""
     return {str(name): frame[name].to_numpy() for name in frame.columns}
+
+
+def with_columns(frame: pd.DataFrame, columns: Columns) -> pd.DataFrame:
+    """`frame` with `columns` set; arrays of text become text columns, even empty ones."""
+    return frame.assign(
+        **{
+            name: pd.array(values, dtype="str") if values.dtype == object else values
+            for name, values in columns.items()
+        }
+    )
 
 
 def columns_from_records(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> Columns:
