@@ -50,6 +50,7 @@ BASE = [
     "tests/test_decorators.py",
     "tests/test_io.py",
     "tests/test_logs.py",
+    "tests/test_model.py",
     "tests/test_registry.py",
     "tests/test_runtime.py",
     "tests/test_settings.py",

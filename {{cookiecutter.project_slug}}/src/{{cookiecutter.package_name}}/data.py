@@ -1,10 +1,14 @@
 """Workflow steps on data: load (raw contract), clean (clean contract), features."""
 
 import csv
+import functools
 import hashlib
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as arrow
@@ -63,6 +67,20 @@ clean_contract = CleanSchema.to_schema()
 features_contract = FeaturesSchema.to_schema()
 
 
+def _array_dtype(column: pa.Column) -> type[np.generic] | type[object]:
+    """The NumPy type of a column's values: integers and floats as such, else objects."""
+    kind = str(column.dtype)
+    if kind.startswith("int") and not column.nullable:
+        return np.int64
+    if kind.startswith(("int", "float")):
+        return np.float64  # None becomes NaN
+    return object
+
+
+# The contracts' columns as arrays (the features contract holds every column of the others).
+ARRAY_DTYPES = {name: _array_dtype(column) for name, column in features_contract.columns.items()}
+
+
 @pa.check_output(raw_contract, lazy=True)
 def validate_raw(frame: pd.DataFrame) -> pd.DataFrame:
     """Check a frame of incoming records against the raw contract (and coerce types)."""
@@ -107,17 +125,10 @@ def clean(raw: pd.DataFrame) -> pd.DataFrame:
 def apply_cleaning(raw: pd.DataFrame) -> pd.DataFrame:
     """Clean each row (categories, charges) without contract check, logging or de-duplication.
 
-    The service calls it on records its request models already validated field by field.
+    The frame form of `clean_columns`, which the service calls on the records its
+    request models already validated field by field.
     """
-    frame = raw.copy()
-    for column in CATEGORICAL_FEATURES:
-        normalised = frame[column].str.strip().str.lower().str.replace(r"[\s_]+", "-", regex=True)
-        frame[column] = normalised.replace("", None)
-    missing_total = frame["total_charges"].isna()
-    frame.loc[missing_total, "total_charges"] = (
-        frame.loc[missing_total, "monthly_charges"] * frame.loc[missing_total, "tenure_months"]
-    )
-    return frame.reset_index(drop=True)
+    return with_columns(raw, clean_columns(columns_of(raw))).reset_index(drop=True)
 
 
 @log_time
@@ -130,8 +141,65 @@ def build_features(clean_frame: pd.DataFrame) -> pd.DataFrame:
 
 def add_features(clean_frame: pd.DataFrame) -> pd.DataFrame:
     """The feature transformation alone, without contract check or logging."""
-    tenure = clean_frame["tenure_months"].clip(lower=1).astype(float)
-    return clean_frame.assign(charges_per_tenure_month=clean_frame["total_charges"] / tenure)
+    return with_columns(clean_frame, feature_columns(columns_of(clean_frame)))
+
+
+# The rules of cleaning and feature engineering, written once, on columns: one NumPy
+# array per column. Batch frames and the service's few records both go through them;
+# a request's records become arrays far faster than they become a DataFrame.
+Columns = dict[str, npt.NDArray[Any]]
+SEPARATORS = re.compile(r"[\s_]+")
+
+
+def clean_columns(raw: Columns) -> Columns:
+    """The cleaned values of the columns that cleaning changes."""
+    cleaned = {name: map_text(raw[name], normalise_category) for name in CATEGORICAL_FEATURES}
+    total = raw["total_charges"]
+    derived = raw["monthly_charges"] * raw["tenure_months"]
+    cleaned["total_charges"] = np.where(np.isnan(total), derived, total)
+    return cleaned
+
+
+def feature_columns(clean: Columns) -> Columns:
+    """The engineered features, computed from clean columns."""
+    tenure = np.maximum(clean["tenure_months"], 1).astype(np.float64)
+    return {"charges_per_tenure_month": clean["total_charges"] / tenure}
+
+
+@functools.lru_cache(maxsize=4096)
+def normalise_category(text: str) -> str | None:
+    """Lower case, words joined by "-" ("Month to month" -> "month-to-month"); "" is missing."""
+    return SEPARATORS.sub("-", text.strip().lower()) or None
+
+
+def map_text(values: npt.NDArray[Any], rule: Callable[[str], object]) -> npt.NDArray[Any]:
+    """`rule` applied to each distinct text value once; missing values stay missing (None)."""
+    codes, distinct = pd.factorize(values)
+    mapped = np.array([*(rule(str(value)) for value in distinct), None], dtype=object)
+    return mapped[codes]  # code -1 (missing) takes the final None
+
+
+def columns_of(frame: pd.DataFrame) -> Columns:
+    """A frame's columns as NumPy arrays (missing text as NaN, as pandas holds it)."""
+    return {str(name): frame[name].to_numpy() for name in frame.columns}
+
+
+def with_columns(frame: pd.DataFrame, columns: Columns) -> pd.DataFrame:
+    """`frame` with `columns` set; arrays of text become text columns, even empty ones."""
+    return frame.assign(
+        **{
+            name: pd.array(values, dtype="str") if values.dtype == object else values
+            for name, values in columns.items()
+        }
+    )
+
+
+def columns_from_records(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> Columns:
+    """Records as arrays, typed as the contracts type each column (None is missing)."""
+    return {
+        name: np.array([record[name] for record in records], dtype=ARRAY_DTYPES.get(name, object))
+        for name in names
+    }
 
 
 def split_target(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:

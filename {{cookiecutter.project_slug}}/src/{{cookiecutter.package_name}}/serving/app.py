@@ -7,11 +7,12 @@ answered (group commit), or in the background when `store.history_mode` says so.
 """
 
 import asyncio
+import gc
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import IO, Annotated, cast
 
@@ -98,8 +99,19 @@ STORE_CHECK_SECONDS = 1.0
 RETRY_AFTER_SECONDS = "1"
 
 
+def exempt_loaded_objects_from_gc() -> None:
+    """Keep the garbage collector off what is loaded once: libraries, settings, the model.
+
+    They are hundreds of thousands of objects that live as long as the process; each
+    full collection would walk them all (tens of milliseconds, every second or so
+    under load), a cost every request pays in latency. Frozen, they stay out of it.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def single_threaded_native_code() -> None:
-    """Keep OpenMP/BLAS in the model thread to one thread.
+    """Keep OpenMP/BLAS in the calling thread (the event loop, the model thread) to one.
 
     Micro-batches are small: parallel kernels gain little on them, and their idle
     worker threads spin on the cores the event loop needs to answer requests.
@@ -116,6 +128,7 @@ class Service:
     batcher: MicroBatcher[Record, Scored]
     history: HistoryWriter
     metrics: Metrics
+    store_check: asyncio.Task[StoreHealth] | None = field(default=None, init=False)
 
     @classmethod
     def open(cls, settings: Settings, metrics: Metrics) -> "Service":
@@ -133,10 +146,9 @@ class Service:
             store=store,
             model_thread=model_thread,
             batcher=MicroBatcher(
-                predictor.score_records,
+                metrics.observe_batches(predictor.score_records),
                 max_batch_size=settings.serving.max_batch_size,
                 max_wait=settings.serving.max_wait_ms / 1000,
-                executor=model_thread,
             ),
             history=HistoryWriter(
                 store,
@@ -170,7 +182,17 @@ class Service:
         }
 
     async def store_health(self) -> StoreHealth:
-        """The store's health, within STORE_CHECK_SECONDS; also sets the store_up gauge."""
+        """The store's health, within STORE_CHECK_SECONDS; also sets the store_up gauge.
+
+        Callers arriving while a check is under way share its answer: a burst of
+        probes costs the store one check, not one each.
+        """
+        if self.store_check is None or self.store_check.done():
+            self.store_check = asyncio.create_task(self._check_store(), name="store-check")
+        # Shielded: a caller that goes away does not cancel the others' check.
+        return await asyncio.shield(self.store_check)
+
+    async def _check_store(self) -> StoreHealth:
         try:
             health = await asyncio.wait_for(
                 asyncio.to_thread(self.store.health), STORE_CHECK_SECONDS
@@ -183,7 +205,8 @@ class Service:
         return health
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    """The running service (a coroutine: FastAPI calls plain functions in a worker thread)."""
     return cast(Service, request.app.state.service)
 
 
@@ -251,7 +274,6 @@ async def predict(
         raise HTTPException(413, f"{len(records)} records; at most {limit} per request")
     values = [record.model_dump() for record in records]
     scored = await service.batcher.submit(values)
-    service.metrics.batch_size.observe(len(values))
     created_at = utc_now()
     rows = [
         PredictionRow(
@@ -498,6 +520,8 @@ def create_app(settings: Settings) -> FastAPI:
         service.batcher.start()
         service.history.start()
         app.state.service = service
+        single_threaded_native_code()  # the model runs in this thread (the event loop's)
+        exempt_loaded_objects_from_gc()
         logger.info("serve.ready", env=settings.env, model_version=service.predictor.version)
         try:
             yield
@@ -506,6 +530,7 @@ def create_app(settings: Settings) -> FastAPI:
             await service.history.stop()
             service.model_thread.shutdown()
             service.store.close()
+            gc.unfreeze()
             logger.info("serve.stopped")
 
     app = FastAPI(

@@ -1,12 +1,18 @@
 """Prometheus metrics of the service, served at GET /metrics."""
 
+import functools
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Metrics:
@@ -71,6 +77,16 @@ class Metrics:
             registry=self.registry,
         )
         self.model = Info("model", "The model being served.", registry=self.registry)
+
+    def observe_batches(self, function: Callable[[list[T]], R]) -> Callable[[list[T]], R]:
+        """`function`, recording the size of each batch it is called with."""
+
+        @functools.wraps(function)
+        def observed(batch: list[T]) -> R:
+            self.batch_size.observe(len(batch))
+            return function(batch)
+
+        return observed
 
     def count_predictions(self, predictions: list[int], source: str) -> None:
         for label in (0, 1):
