@@ -17,6 +17,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -182,3 +183,26 @@ def test_install_check_and_run_the_workflow(cookies, variant):
             key: _json_value(value) for key, value in scored[0].items() if key != TARGET_COLUMN
         }
         _check_serving(project, env, record)
+
+    if variant == "default":
+        _check_benchmarks(project, env)
+
+
+def _check_benchmarks(project: BakedProject, env: dict[str, str]) -> None:
+    """The README's benchmarks run and print their tables (small sizes: CI is no bench)."""
+    batch = project.run(
+        ["uv", "run", "python", "benchmarks/batch.py", "--rows", "3000", "6000"], env=env
+    ).stdout
+    for input_format in ("csv", "parquet"):
+        rows = [line.split() for line in batch.splitlines() if f" {input_format} " in line]
+        assert [row[0] for row in rows] == ["3000", "6000"], batch
+        assert all(float(row[2]) > 0 and float(row[3]) > 0 for row in rows), batch
+    serve = project.run(
+        ["uv", "run", "python", "benchmarks/serve.py", "--duration", "1", "--clients", "1", "4"],
+        env=env,
+    ).stdout
+    rows = [line for line in serve.splitlines() if line.startswith(("| durable", "| background"))]
+    assert len(rows) == 4, serve
+    assert all(float(row.split("|")[6].replace(",", "")) > 0 for row in rows), serve
+    if shutil.which("wrk"):  # .ci/run installs it; elsewhere the httpx fallback is fine
+        assert "(wrk)" in serve, serve

@@ -19,7 +19,7 @@ import math
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
@@ -136,6 +136,9 @@ class PredictionRow:
     probability: float
     source: str
     features: Record | None = None
+
+
+PREDICTION_FIELDS = tuple(field.name for field in fields(PredictionRow))
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,8 @@ class Store:
     ) -> None:
         if not rows:
             return
-        values = [asdict(row) for row in rows]
+        # A shallow copy per row: `dataclasses.asdict` would deep-copy every features dict.
+        values = [{name: getattr(row, name) for name in PREDICTION_FIELDS} for row in rows]
         if connection is not None:
             connection.execute(predictions.insert(), values)
             return
