@@ -1,4 +1,3 @@
-{% if cookiecutter.cloud == "aws" -%}
 variable "project" {
   description = "Project name: prefix of every resource name, the image repository and the namespaces."
   type        = string
@@ -19,6 +18,12 @@ variable "environment" {
   }
 }
 
+variable "environments" {
+  description = "Every environment, in promotion order; the first one also creates what all share."
+  type        = list(string)
+}
+
+{% if cookiecutter.cloud == "aws" -%}
 variable "region" {
   description = "AWS region of every resource."
   type        = string
@@ -27,11 +32,6 @@ variable "region" {
 variable "github_repository" {
   description = "GitHub repository (owner/name) whose Actions may assume this environment's role."
   type        = string
-}
-
-variable "environments" {
-  description = "Every environment, in promotion order; the first one also creates what all share."
-  type        = list(string)
 }
 
 variable "cluster_name" {
@@ -87,26 +87,6 @@ variable "force_destroy" {
   default     = false
 }
 {% elif cookiecutter.cloud == "gcp" -%}
-variable "project" {
-  description = "Project name: prefix of every resource name, the image repository and the namespaces."
-  type        = string
-
-  validation {
-    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$", var.project))
-    error_message = "project must be 1-40 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
-  }
-}
-
-variable "environment" {
-  description = "Deployment environment; equal to the Terraform workspace (one state per environment)."
-  type        = string
-
-  validation {
-    condition     = contains(var.environments, var.environment)
-    error_message = "environment must be one of var.environments."
-  }
-}
-
 variable "project_id" {
   description = "Google Cloud project that holds every resource."
   type        = string
@@ -120,11 +100,6 @@ variable "region" {
 variable "github_repository" {
   description = "GitHub repository (owner/name) whose Actions may act as this environment's service account."
   type        = string
-}
-
-variable "environments" {
-  description = "Every environment, in promotion order; the first one also creates what all share."
-  type        = list(string)
 }
 
 variable "cluster_name" {
@@ -162,26 +137,6 @@ variable "force_destroy" {
   default     = false
 }
 {% elif cookiecutter.cloud == "azure" -%}
-variable "project" {
-  description = "Project name: prefix of every resource name, the image repository and the namespaces."
-  type        = string
-
-  validation {
-    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$", var.project))
-    error_message = "project must be 1-40 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
-  }
-}
-
-variable "environment" {
-  description = "Deployment environment; equal to the Terraform workspace (one state per environment)."
-  type        = string
-
-  validation {
-    condition     = contains(var.environments, var.environment)
-    error_message = "environment must be one of var.environments."
-  }
-}
-
 variable "subscription_id" {
   description = "Azure subscription that holds every resource."
   type        = string
@@ -216,11 +171,6 @@ variable "registry_sku" {
 variable "github_repository" {
   description = "GitHub repository (owner/name) whose Actions may log in as this environment's identity."
   type        = string
-}
-
-variable "environments" {
-  description = "Every environment, in promotion order; the first one also creates what all share."
-  type        = list(string)
 }
 
 variable "cluster_name" {
