@@ -194,7 +194,11 @@ def _check_benchmarks(project: BakedProject, env: dict[str, str]) -> None:
         ["uv", "run", "python", "benchmarks/batch.py", "--rows", "3000", "6000"], env=env
     ).stdout
     for input_format in ("csv", "parquet"):
-        rows = [line.split() for line in batch.splitlines() if f" {input_format} " in line]
+        rows = [
+            cells
+            for cells in map(str.split, batch.splitlines())
+            if len(cells) > 2 and cells[0].isdigit() and cells[1] == input_format
+        ]
         assert [row[0] for row in rows] == ["3000", "6000"], batch
         assert all(float(row[2]) > 0 and float(row[3]) > 0 for row in rows), batch
     serve = project.run(
