@@ -93,7 +93,7 @@ def store_url(tmp_path: Path) -> Iterator[str]:
 def memory_settings(memory_root: str, customers: pd.DataFrame, store_url: str) -> Settings:
     """Settings whose every URI is on the memory:// filesystem, with data in place."""
     train_uri = io.join(memory_root, "data", "customers.csv")
-    io.write_csv(train_uri, customers)
+    io.write_table(train_uri, customers)
     return Settings(
         env="test",
         data=DataSettings(

@@ -3,7 +3,7 @@
 import json
 import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -82,10 +82,15 @@ def test_bad_settings_exit_before_any_work(capsys: pytest.CaptureFixture[str]) -
     assert "unknown environment 'nowhere'" in capsys.readouterr().err
 
 
-def test_generate_writes_the_requested_rows(tmp_path: Path) -> None:
-    output = tmp_path / "big.csv"
+@pytest.mark.parametrize(
+    ("name", "read"), [("big.csv", pd.read_csv), ("big.parquet", pd.read_parquet)]
+)
+def test_generate_writes_the_requested_rows(
+    tmp_path: Path, name: str, read: Callable[[Path], pd.DataFrame]
+) -> None:
+    output = tmp_path / name
     assert main(["generate", "--rows", "1234", "--output", str(output), "--no-label"]) == 0
-    frame = pd.read_csv(output)
+    frame = read(output)
     assert len(frame) == 1234
     assert "churned" not in frame.columns
 

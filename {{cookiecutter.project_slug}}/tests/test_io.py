@@ -11,15 +11,6 @@ import pytest
 from {{cookiecutter.package_name}} import io
 
 
-def test_csv_round_trip_on_memory_filesystem(memory_root: str) -> None:
-    uri = io.join(memory_root, "nested", "frame.csv")
-    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
-    io.write_csv(uri, frame)
-    assert io.read_csv(uri).equals(frame)
-    chunks = list(io.iter_csv(uri, chunk_rows=2))
-    assert [len(chunk) for chunk in chunks] == [2, 1]
-
-
 @pytest.mark.parametrize("extension", ["csv", "parquet"])
 def test_tables_round_trip_whole_and_in_chunks(memory_root: str, extension: str) -> None:
     uri = io.join(memory_root, "nested", f"frame.{extension}")

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate_parser = commands.add_parser("generate", help="write a synthetic customer dataset")
     generate_parser.add_argument("--rows", type=int, required=True)
-    generate_parser.add_argument("--output", required=True, help="output URI (CSV)")
+    generate_parser.add_argument("--output", required=True, help="output URI (.csv or .parquet)")
     generate_parser.add_argument("--seed", type=int, default=0)
     generate_parser.add_argument("--no-label", action="store_true", help="omit the label")
     return parser
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
         prepare(args, settings)
     if args.command == "generate":
         frame = generate_customers(args.rows, seed=args.seed, with_label=not args.no_label)
-        io.write_csv(args.output, frame)
+        io.write_table(args.output, frame)
         print(f"wrote {len(frame)} rows to {args.output}")
     elif args.command == "train" and settings is not None:
         result = train(settings)

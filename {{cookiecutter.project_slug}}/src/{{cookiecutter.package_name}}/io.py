@@ -249,40 +249,23 @@ def is_parquet(uri: str) -> bool:
     return str(split_protocol(uri)[1]).lower().endswith(PARQUET_SUFFIX)
 
 
-def read_csv(uri: str) -> pd.DataFrame:
-    fs, path = resolve(uri)
-    with fs.open(path, "rb") as handle:
-        return pd.read_csv(handle)
-
-
-def iter_csv(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Stream a CSV in chunks of at most `chunk_rows` rows (bounded memory)."""
-    fs, path = resolve(uri)
-    with fs.open(path, "rb") as handle, pd.read_csv(handle, chunksize=chunk_rows) as reader:
-        yield from reader
-
-
-def write_csv(uri: str, frame: pd.DataFrame) -> None:
-    with atomic_write(uri) as handle:
-        frame.to_csv(handle, index=False)
-
-
 def read_table(uri: str) -> pd.DataFrame:
     """Read a whole CSV or Parquet file."""
-    if not is_parquet(uri):
-        return read_csv(uri)
     fs, path = resolve(uri)
     with fs.open(path, "rb") as handle:
+        if not is_parquet(uri):
+            return pd.read_csv(handle)
         frame: pd.DataFrame = pq.read_table(handle).to_pandas()
     return frame
 
 
 def iter_table(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Stream a CSV or Parquet file in chunks of at most `chunk_rows` rows."""
-    if not is_parquet(uri):
-        yield from iter_csv(uri, chunk_rows)
-        return
+    """Stream a CSV or Parquet file in chunks of at most `chunk_rows` rows (bounded memory)."""
     fs, path = resolve(uri)
+    if not is_parquet(uri):
+        with fs.open(path, "rb") as handle, pd.read_csv(handle, chunksize=chunk_rows) as reader:
+            yield from reader
+        return
     with fs.open(path, "rb") as handle, pq.ParquetFile(handle) as parquet:
         if parquet.metadata.num_rows == 0:
             yield parquet.schema_arrow.empty_table().to_pandas()

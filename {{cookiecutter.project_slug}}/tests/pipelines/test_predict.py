@@ -17,7 +17,7 @@ def test_predict_scores_every_row_in_chunks(
     version = train(memory_settings).card.version
     result = predict(memory_settings)
 
-    scored = io.read_csv(result.output_uri)
+    scored = io.read_table(result.output_uri)
     assert result.rows == len(customers) == len(scored)
     assert memory_settings.data.chunk_rows < len(customers)
     assert scored["customer_id"].tolist() == customers["customer_id"].tolist()
@@ -33,7 +33,7 @@ def test_contract_violation_writes_no_output(
     broken = customers.drop(columns=["churned"])
     broken.loc[350, "tenure_months"] = -1
     input_uri = io.join(memory_root, "input", "broken.csv")
-    io.write_csv(input_uri, broken)
+    io.write_table(input_uri, broken)
 
     with pytest.raises(SchemaErrors):
         predict(memory_settings, input_uri=input_uri)
@@ -52,11 +52,11 @@ def test_duplicate_ids_are_dropped_across_chunks_and_counted(
     later = customers.head(5).assign(support_calls=9)
     doubled = pd.concat([customers, later, customers.iloc[[10]]], ignore_index=True)
     input_uri = io.join(memory_root, "input", "doubled.csv")
-    io.write_csv(input_uri, doubled)
+    io.write_table(input_uri, doubled)
 
     result = predict(memory_settings, input_uri=input_uri)
 
-    scored = io.read_csv(result.output_uri)
+    scored = io.read_table(result.output_uri)
     assert memory_settings.data.chunk_rows < len(customers)
     assert scored["customer_id"].tolist() == customers["customer_id"].tolist()
     assert result.duplicates == 6
@@ -68,10 +68,10 @@ def test_header_only_input_writes_a_header_only_output(
 ) -> None:
     train(memory_settings)
     input_uri = io.join(memory_root, "input", "empty.csv")
-    io.write_csv(input_uri, customers.head(0))
+    io.write_table(input_uri, customers.head(0))
     result = predict(memory_settings, input_uri=input_uri)
     assert result.rows == 0
-    assert io.read_csv(result.output_uri).empty
+    assert io.read_table(result.output_uri).empty
 
 
 @pytest.mark.parametrize(("source", "target"), [("parquet", "parquet"), ("csv", "parquet")])

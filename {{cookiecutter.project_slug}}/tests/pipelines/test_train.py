@@ -35,7 +35,7 @@ def test_metric_gate_blocks_registration(memory_settings: Settings) -> None:
 def test_training_data_must_carry_the_label(
     memory_settings: Settings, customers: pd.DataFrame
 ) -> None:
-    io.write_csv(memory_settings.data.train_uri, customers.drop(columns=["churned"]))
+    io.write_table(memory_settings.data.train_uri, customers.drop(columns=["churned"]))
     with pytest.raises(DataError, match="no 'churned' column"):
         train(memory_settings)
 
@@ -45,7 +45,7 @@ def test_single_class_data_fails_the_gate_and_registers_nothing(
 ) -> None:
     registry = Registry(memory_settings.storage.registry_uri, memory_settings.model.name)
     first = train(memory_settings).card
-    io.write_csv(memory_settings.data.train_uri, customers.assign(churned=0))
+    io.write_table(memory_settings.data.train_uri, customers.assign(churned=0))
 
     with pytest.raises(MetricGateError, match=r"roc_auc undefined \(NaN\)"):
         train(memory_settings)
@@ -66,7 +66,7 @@ def test_single_class_data_fails_the_gate_and_registers_nothing(
 def test_too_little_data_to_split_is_a_data_error(
     memory_settings: Settings, customers: pd.DataFrame, rows: int, labels: list[int], reason: str
 ) -> None:
-    io.write_csv(memory_settings.data.train_uri, customers.head(rows).assign(churned=labels))
+    io.write_table(memory_settings.data.train_uri, customers.head(rows).assign(churned=labels))
     with pytest.raises(DataError, match=reason):
         train(memory_settings)
     registry = Registry(memory_settings.storage.registry_uri, memory_settings.model.name)

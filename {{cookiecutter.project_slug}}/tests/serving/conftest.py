@@ -56,7 +56,7 @@ def registry_uri() -> str:
     """A registry with one trained model (alias "test"), shared by the serving tests."""
     root = f"memory://serving-{uuid.uuid4().hex}"
     train_uri = io.join(root, "customers.csv")
-    io.write_csv(train_uri, generate_customers(400, seed=7))
+    io.write_table(train_uri, generate_customers(400, seed=7))
     settings = Settings(
         env="test",
         data=DataSettings(train_uri=train_uri, predict_input_uri=train_uri, predictions_uri="-"),
@@ -207,4 +207,4 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 
 @pytest.fixture
 def sample() -> pd.DataFrame:
-    return io.read_csv(str(SAMPLE))
+    return io.read_table(str(SAMPLE))
