@@ -37,6 +37,8 @@ data "aws_iam_policy_document" "github_trust" {
   }
 
   # ... and, in the first environment, the image build on pushes to main (cd.yml).
+  # A statement of its own, not a second value computed into the one above: checkov
+  # checks the subject claim (CKV_AWS_358) only when it is a literal list.
   dynamic "statement" {
     for_each = local.create_shared ? ["refs/heads/main"] : []
 
