@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import types
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -140,6 +141,8 @@ def read_sample(uri: str, max_rows: int = MAX_READ_ROWS) -> pd.DataFrame:
                 break
     except Exception as error:
         raise unreadable(uri, error) from None
+    if not chunks:  # a CSV holding its header only
+        chunks.append(io.read_table(uri))
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     frame.columns = [str(name) for name in frame.columns]
     return frame
@@ -424,7 +427,8 @@ def is_field_name(name: str) -> bool:
 def derived_field_name(name: str) -> str:
     """snake_case ASCII from any column name: "Sale Price" -> sale_price, "class" -> class_."""
     text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)  # camelCase -> camel_Case
-    text = re.sub(r"[^0-9a-z]+", "_", text.lower().encode("ascii", "ignore").decode()).strip("_")
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = re.sub(r"[^0-9a-z]+", "_", text.lower(), flags=re.ASCII).strip("_")
     text = text[:FIELD_NAME_LIMIT].rstrip("_")
     if not text:
         return "column"
