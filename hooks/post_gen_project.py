@@ -112,6 +112,23 @@ def prune(root: Path, answers: dict) -> None:
         remove_empty_parents(path.parent, root)
 
 
+# The template ships the sample table once per task: the binary one under the final name,
+# the others beside it; the task's own sample takes the final name, the rest go.
+SAMPLE = "data/sample/customers.csv"
+TASK_SAMPLES = {
+    "multiclass": "data/sample/customers-multiclass.csv",
+    "regression": "data/sample/customers-regression.csv",
+}
+
+
+def pick_sample(root: Path, answers: dict) -> None:
+    chosen = TASK_SAMPLES.get(answers.get("task", "binary"))
+    if chosen is not None:
+        (root / chosen).replace(root / SAMPLE)
+    for other in TASK_SAMPLES.values():
+        remove(root / other)
+
+
 def remove_empty_parents(folder: Path, root: Path) -> None:
     """Drop folders that pruning left empty, up to (not including) the project root."""
     while folder != root and folder.is_dir() and not any(folder.iterdir()):
@@ -272,6 +289,7 @@ def rendered_for_the_user(root: Path, answers: dict) -> bool:
 
 def main(root: Path, answers: dict) -> None:
     prune(root, answers)
+    pick_sample(root, answers)
     expand_environments(root, environments(answers))
     if not rendered_by_cruft(answers):
         write_cruft_state(root, answers)
