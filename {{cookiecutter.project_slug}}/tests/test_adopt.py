@@ -252,8 +252,10 @@ def test_the_id_pattern_names_the_characters_seen() -> None:
     ids = adopt.infer_id(pd.Series(["C-001", "C-002", "C-100"], name="id"))
     numbers = adopt.infer_id(pd.Series([7, 12, 3000], name="n"))
 
-    assert ids.pattern == "^[A-Z0-9-]{2,8}$"
-    assert numbers.pattern == "^[0-9]{1,6}$"
+    assert ids.pattern == "^[A-Z0-9-]{2,12}$"
+    assert numbers.pattern == "^[0-9]{1,12}$"
+    long = adopt.infer_id(pd.Series(["a" * 20, "b" * 30], name="long"))
+    assert long.pattern == "^[a-z]{15,35}$"
 
 
 def test_booleans_become_zero_and_one() -> None:

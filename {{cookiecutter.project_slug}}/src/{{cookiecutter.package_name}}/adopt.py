@@ -61,6 +61,7 @@ SHOWN_VALUES = 5  # values named in an error or in the shown contract
 # Ids travel through URLs, CSV files and databases: the shape contracts.py enforces.
 ID_CHARACTERS = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 ID_LENGTH_LIMIT = 64
+ID_ROOM = 12
 # Field names in dataset.py: lower-case ASCII identifiers; other column names get an alias.
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)
 FIELD_NAME_LIMIT = 40
@@ -276,7 +277,9 @@ def infer_id(values: pd.Series) -> ColumnContract:
         )
     lengths = ids.str.len()
     low, high = widen(int(lengths.min()), int(lengths.max()), nonnegative=True)
-    shortest, longest = max(1, math.floor(low)), min(ID_LENGTH_LIMIT, math.ceil(high))
+    # At least ID_ROOM characters: room for more rows, and for the generator's ids.
+    shortest = max(1, math.floor(low))
+    longest = min(ID_LENGTH_LIMIT, max(math.ceil(high), ID_ROOM))
     text = "".join(ids)
     classes = "".join(
         part
@@ -472,6 +475,7 @@ def dataset_source(contract: InferredContract) -> str:
         *statement(f"ID_COLUMN: Final[str | None] = {id_value}"),
         *statement(f"TARGET_COLUMN: Final[str] = {string_literal(contract.target_column)}"),
         *statement(f"SAMPLE_URI: Final[str] = {string_literal(contract.sample_uri)}"),
+        f'MODEL_NAME: Final[str] = "{model_name(contract)}"',
         "",
         "",
         "class RawSchema(pa.DataFrameModel):",
@@ -483,6 +487,13 @@ def dataset_source(contract: InferredContract) -> str:
     lines += ["", f"{INDENT}class Config:", f"{INDENT * 2}coerce = True"]
     lines.append(f'{INDENT * 2}strict = "filter"')
     return "\n".join(lines) + "\n"
+
+
+def model_name(contract: InferredContract) -> str:
+    """The registered model's name: the sample's name and the kind of estimator."""
+    stem = re.sub(r"[^a-z0-9]+", "-", PurePosixPath(contract.sample_uri).stem.lower())
+    kind = "regressor" if contract.task == "regression" else "classifier"
+    return f"{stem.strip('-')[:40].strip('-') or 'table'}-{kind}"
 
 
 def field_lines(column: ColumnContract) -> list[str]:
