@@ -12,6 +12,7 @@ import shutil
 import string
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def feature_values(draw: st.DrawFn, rows: int) -> list[Any]:
     return values
 
 
-TARGETS = {
+TARGETS: dict[str, tuple[str, Callable[[int], object]]] = {
     "binary-int": ("binary", lambda index: index % 2),
     "binary-text": ("binary", lambda index: ("no", "yes")[index % 2]),
     "multiclass-text": ("multiclass", lambda index: ("gold", "silver", "bronze")[index % 3]),

@@ -362,7 +362,7 @@ def choose_task(name: str, task: TaskChoice, kind: str, classes: int, *, integra
         raise AdoptError(f"--task regression needs a numeric target; {name!r} holds text")
     if task == "regression" and kind == "bool":
         raise AdoptError(f"--task regression needs a numeric target; {name!r} is true/false")
-    return cast("Task", task)
+    return task
 
 
 def numeric_range(values: pd.Series, *, integer: bool) -> tuple[Bound | None, Bound | None]:
@@ -865,7 +865,7 @@ def describe(plan: Plan) -> str:
         if plan.sample_mode == "copy"
         else f"{plan.sample_rows:,} synthetic rows drawn from the contract"
     )
-    lines += ["", "adopt writes:", f"  {contract.sample_uri}: {sample}"]
+    lines += ["", "adopt will write:", f"  {contract.sample_uri}: {sample}"]
     lines += [f"  {relative(path, plan.root)}" for path in plan.texts]
     if plan.refresh_readme:
         lines.append("  README.md: the API examples")
@@ -875,17 +875,19 @@ def describe(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def next_steps(plan: Plan) -> str:
-    """What to review and edit after adopt wrote its files."""
-    return "\n".join(
-        [
-            "next:",
-            "  git diff                        review the contract: types, ranges, categories,",
-            "                                  missing values, the id pattern",
-            f"  src/{PACKAGE}/features.py  your cleaning rules and engineered features",
-            "  make check && make train        tests, then a model on the new sample",
-        ]
-    )
+def next_steps(plan: Plan, written: Sequence[Path]) -> str:
+    """What adopt wrote, and what to review and edit next."""
+    steps = [
+        ("git diff", "review the contract: types, ranges, categories, missing values, id"),
+        (f"src/{PACKAGE}/features.py", "your cleaning rules and engineered features"),
+        ("make check train", "tests, then a model on the new sample"),
+    ]
+    width = max(len(step) for step, _ in steps)
+    lines = ["wrote:", *(f"  {relative(path, plan.root)}" for path in written)]
+    if plan.old_sample is not None and not plan.old_sample.exists():
+        lines += ["removed:", f"  {relative(plan.old_sample, plan.root)}"]
+    lines.append("next:")
+    return "\n".join(lines + [f"  {step.ljust(width)}  {what}" for step, what in steps])
 
 
 def relative(path: Path, root: Path) -> str:

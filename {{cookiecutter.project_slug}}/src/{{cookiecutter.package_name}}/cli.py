@@ -118,9 +118,7 @@ def run_adopt(args: argparse.Namespace) -> None:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing written")
             return
-    written = adopt.apply(plan)
-    print("wrote " + ", ".join(adopt.relative(path, plan.root) for path in written))
-    print(adopt.next_steps(plan))
+    print(adopt.next_steps(plan, adopt.apply(plan)))
 
 
 def storage_uris(args: argparse.Namespace, settings: Settings) -> list[str]:
