@@ -27,7 +27,7 @@ from {{cookiecutter.package_name}}.cli import ExitCode
 from .conftest import PROJECT_ROOT
 
 PACKAGE = adopt.PACKAGE
-COPIED = ("src", "configs", "data", "tests", "README.md", "pyproject.toml")
+COPIED = ("src", "configs", "data/sample", "tests", "README.md", "pyproject.toml")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache")
 # Column names a table may have that Python or the schema class cannot take as they are.
 AWKWARD_NAMES = (
@@ -527,3 +527,21 @@ def test_a_failing_step_restores_every_file(project: Path, monkeypatch: pytest.M
         adopt.apply(plan)
 
     assert snapshot(project) == before
+
+
+def test_the_shown_contract_names_every_column_and_file(project: Path) -> None:
+    path = project.parent / "houses.csv"
+    houses(40).to_csv(path, index=False)
+
+    plan = adopt.plan(str(path), "SalePrice", "Id", sample="copy", sample_rows=10, root=project)
+    shown = adopt.describe(plan)
+
+    assert "contract inferred from 40 rows" in shown
+    assert "task: regression" in shown
+    for column in houses(40).columns:
+        assert column in shown
+    assert "10 rows copied from the table (real data: not anonymised)" in shown
+    assert f"src/{PACKAGE}/dataset.py" in shown
+    assert "configs/local.yaml" in shown
+    assert "and removes data/sample/" in shown
+    assert "free text" not in shown
