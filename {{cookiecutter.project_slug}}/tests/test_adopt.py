@@ -253,10 +253,10 @@ def test_the_id_pattern_names_the_characters_seen() -> None:
     ids = adopt.infer_id(pd.Series(["C-001", "C-002", "C-100"], name="id"))
     numbers = adopt.infer_id(pd.Series([7, 12, 3000], name="n"))
 
-    assert ids.pattern == "^[A-Z0-9-]{2,12}$"
+    assert ids.pattern == "^[A-Z0-9-]{1,12}$"
     assert numbers.pattern == "^[0-9]{1,12}$"
     long = adopt.infer_id(pd.Series(["a" * 20, "b" * 30], name="long"))
-    assert long.pattern == "^[a-z]{15,35}$"
+    assert long.pattern == "^[a-z]{1,45}$"
 
 
 def test_booleans_become_zero_and_one() -> None:
@@ -377,6 +377,14 @@ def test_an_empty_table_is_refused(project: Path) -> None:
 
     with pytest.raises(adopt.AdoptError, match="no rows"):
         adopt.plan(str(path), "target", root=project)
+
+
+def test_only_a_project_checkout_is_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "houses.csv"
+    houses(20).to_csv(path, index=False)
+
+    with pytest.raises(adopt.AdoptError, match="no project checkout"):
+        adopt.plan(str(path), "SalePrice", root=tmp_path / "elsewhere")
 
 
 def run_adopt(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -545,3 +553,26 @@ def test_the_shown_contract_names_every_column_and_file(project: Path) -> None:
     assert "configs/local.yaml" in shown
     assert "and removes data/sample/" in shown
     assert "free text" not in shown
+
+
+def test_adopting_a_numeric_binary_table_with_an_id(project: Path) -> None:
+    rng = np.random.default_rng(5)
+    signal = rng.normal(size=300)
+    table = pd.DataFrame(
+        {
+            "account": [f"acc_{index:04d}" for index in range(300)],
+            "signal": signal,
+            "visits": rng.integers(0, 50, size=300),
+            "default": (signal + rng.normal(0, 0.5, size=300) > 0).astype(int),
+        }
+    )
+
+    printed = adopted(project, table, "accounts.csv", "--target", "default", "--id", "account")
+
+    assert "task: binary" in printed
+    sample = check_fresh_import(project)
+    assert set(sample["default"]) == {0, 1}
+    assert sample["account"].astype(str).str.fullmatch(r"[a-z0-9_]{1,12}").all()
+    dataset = (project / "src" / PACKAGE / "dataset.py").read_text(encoding="utf-8")
+    assert 'MODEL_NAME: Final[str] = "accounts-classifier"' in dataset
+    assert "default: Series[int] | None = pa.Field(isin=[0, 1])" in dataset

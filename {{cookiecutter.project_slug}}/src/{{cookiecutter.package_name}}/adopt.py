@@ -70,6 +70,8 @@ FIELD_NAME_LIMIT = 40
 RESERVED_FIELDS = frozenset(
     {name.lower() for name in dir(pa.DataFrameModel)} | {"pa", "int", "float", "str", "l"}
 )
+# The README's generated API examples begin with this (serving/examples.py writes them).
+README_BLOCK = "<!-- api-examples: begin"
 LINE_LENGTH = 100  # ruff's line length in pyproject.toml
 INDENT = "    "
 
@@ -275,10 +277,9 @@ def infer_id(values: pd.Series) -> ColumnContract:
             f"id column {name!r} has {len(duplicated):,} duplicated value(s), e.g."
             f" {shown(duplicated)}; pick a column that names each row once, or none"
         )
-    lengths = ids.str.len()
-    low, high = widen(int(lengths.min()), int(lengths.max()), nonnegative=True)
-    # At least ID_ROOM characters: room for more rows, and for the generator's ids.
-    shortest = max(1, math.floor(low))
+    # 1 to at least ID_ROOM characters: room for more rows and for the generator's ids,
+    # and digit-only ids read back from CSV lose their leading zeros.
+    high = widen(0, int(ids.str.len().max()), nonnegative=True)[1]
     longest = min(ID_LENGTH_LIMIT, max(math.ceil(high), ID_ROOM))
     text = "".join(ids)
     classes = "".join(
@@ -294,7 +295,7 @@ def infer_id(values: pd.Series) -> ColumnContract:
         if present
     )
     # Always {min,max}: the data generator reads that form.
-    repeat = "{" + f"{shortest},{longest}" + "}"
+    repeat = "{" + f"1,{longest}" + "}"
     return ColumnContract(name, name, "str", role="id", pattern=f"^[{classes}]{repeat}$")
 
 
@@ -658,6 +659,12 @@ def plan(
     """Read the table, infer its contract and build every new file; nothing is written."""
     if sample_rows < 1:
         raise AdoptError(f"--sample-rows must be at least 1, got {sample_rows}")
+    package = root / "src" / PACKAGE
+    if not (package / "dataset.py").is_file() or not (root / "configs").is_dir():
+        raise AdoptError(
+            f"adopt rewrites the project's files, but {root} is no project checkout: run it"
+            " from the project (`make adopt` or `uv run` in its folder)"
+        )
     old_uri = current_sample_uri(root)
     new_uri = f"data/sample/{table_stem(input_uri)}.csv"
     if is_same_file(input_uri, root / new_uri):
@@ -673,7 +680,6 @@ def plan(
     copied = None
     if sample == "copy":
         copied = frame.sample(n=min(sample_rows, len(frame)), random_state=0).sort_index()
-    package = root / "src" / PACKAGE
     texts = {package / "dataset.py": source, **generic_sources(root)}
     old_stem = PurePosixPath(old_uri).stem
     for config in sorted((root / "configs").glob("*.yaml")):
@@ -682,7 +688,9 @@ def plan(
         if updated != text:
             texts[config] = updated
     readme = root / "README.md"
-    refresh_readme = (package / "serving" / "examples.py").is_file() and readme.is_file()
+    refresh_readme = (package / "serving" / "examples.py").is_file() and (
+        readme.is_file() and README_BLOCK in readme.read_text(encoding="utf-8")
+    )
     old_sample = root / old_uri
     return Plan(
         input_uri=input_uri,

@@ -114,7 +114,10 @@ def run_adopt(args: argparse.Namespace) -> None:
     )
     print(adopt.describe(plan))
     if not args.yes and sys.stdin.isatty():
-        answer = input("write these files? [y/N] ")
+        try:
+            answer = input("write these files? [y/N] ")
+        except EOFError:
+            answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing written")
             return
