@@ -12,6 +12,7 @@ process keeps the old one imported), then checked: it must validate the table it
 from, and a fresh interpreter must import the project's contracts with it.
 """
 
+import difflib
 import keyword
 import math
 import os
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import types
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path, PurePosixPath
@@ -124,10 +125,6 @@ class InferredContract:
     columns: tuple[ColumnContract, ...]
     rows: int  # rows the contract was inferred from
 
-    @property
-    def target(self) -> ColumnContract:
-        return next(column for column in self.columns if column.role == "target")
-
 
 # ---------------------------------------------------------------- reading the table
 
@@ -168,8 +165,10 @@ def infer_contract(
         raise AdoptError(f"the table repeats column names: {names(repeated)}")
     for role, name in (("target", target), ("id", id_column)):
         if name is not None and name not in columns:
+            close = difflib.get_close_matches(name, columns, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise AdoptError(
-                f"no {role} column {name!r} in the table; its columns are: {names(columns)}"
+                f"no {role} column {name!r} in the table{hint}; its columns are: {names(columns)}"
             )
     if id_column == target:
         raise AdoptError(f"{target!r} cannot be both the target and the id column")
@@ -178,14 +177,13 @@ def infer_contract(
     if len(columns) < 2 + (id_column is not None):
         raise AdoptError("the table has no feature column besides the target and the id")
     chosen, target_contract = infer_target(frame[target], task)
-    inferred = [
-        target_contract
-        if name == target
-        else infer_id(frame[name])
-        if name == id_column
-        else infer_feature(frame[name])
-        for name in columns
-    ]
+    inferred = []
+    for name in columns:
+        if name == target:
+            inferred.append(target_contract)
+        else:
+            infer = infer_id if name == id_column else infer_feature
+            inferred.append(infer(frame[name]))
     fields = field_names(columns)
     return InferredContract(
         task=chosen,
@@ -443,8 +441,10 @@ def derived_field_name(name: str) -> str:
     return text
 
 
-def names(values: Iterable[str]) -> str:
-    return ", ".join(shorten(repr(value)) for value in values)
+def names(values: Sequence[str], limit: int = 40) -> str:
+    """Column names for a message: the first `limit` of them."""
+    more = f" and {len(values) - limit:,} more" if len(values) > limit else ""
+    return ", ".join(shorten(repr(value)) for value in values[:limit]) + more
 
 
 def shown(values: Sequence[object]) -> str:
