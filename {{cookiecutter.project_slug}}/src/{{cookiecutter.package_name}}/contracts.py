@@ -63,13 +63,19 @@ def _entity_id_full_match(ids: pd.Series) -> pd.Series:
 
 
 def is_text(column: pa.Column) -> bool:
-    """Whether a contract column holds text."""
-    return str(column.dtype) in {"str", "string", "object"}
+    """Whether a contract column holds text (`str`, "string[pyarrow]", object)."""
+    kind = str(column.dtype).lower()
+    return kind in {"str", "object"} or kind.startswith("string")
+
+
+def is_integer(column: pa.Column) -> bool:
+    """Whether a contract column holds integers ("int64", "Int64", "uint8", ...)."""
+    return str(column.dtype).lower().startswith(("int", "uint"))
 
 
 def is_number(column: pa.Column) -> bool:
     """Whether a contract column holds integers or floats."""
-    return str(column.dtype).startswith(("int", "float"))
+    return is_integer(column) or str(column.dtype).lower().startswith("float")
 
 
 def allowed_values(column: pa.Column) -> tuple[Any, ...] | None:

@@ -18,6 +18,8 @@ from .contracts import (
     TARGET_COLUMN,
     clean_contract,
     features_contract,
+    is_integer,
+    is_number,
     raw_contract,
 )
 from .features import clean_columns, feature_columns
@@ -63,10 +65,9 @@ def unreadable(uri: str, error: Exception) -> Exception:
 
 def _array_dtype(column: pa.Column) -> type[np.generic] | type[object]:
     """The NumPy type of a column's values: integers and floats as such, else objects."""
-    kind = str(column.dtype)
-    if kind.startswith("int") and not column.nullable:
+    if is_integer(column) and not column.nullable:
         return np.int64
-    if kind.startswith(("int", "float")):
+    if is_number(column):
         return np.float64  # None becomes NaN
     return object
 
