@@ -1,8 +1,8 @@
-import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pandas as pd
@@ -21,7 +21,7 @@ from {{cookiecutter.package_name}}.contracts import (
     is_text,
     raw_contract,
 )
-from {{cookiecutter.package_name}}.datagen import bounds, generate
+from {{cookiecutter.package_name}}.datagen import bounds, generate, patterns
 from {{cookiecutter.package_name}}.settings import (
     DataSettings,
     LoggingSettings,
@@ -63,7 +63,7 @@ def customers(table: pd.DataFrame) -> pd.DataFrame:
 UNKNOWN_CATEGORY = "zz-no-such-category"
 
 
-def refused_value(name: str) -> object:
+def refused_value(name: str) -> Any:
     """A value the raw contract refuses in column `name`, derived from its checks.
 
     A category it does not list, a number beyond its range, text too long or too short,
@@ -86,10 +86,8 @@ def refused_value(name: str) -> object:
     for check in column.checks:
         if check.name == "str_length" and check.statistics.get("max_value") is not None:
             return "z" * (int(check.statistics["max_value"]) + 1)
-        if check.name == "str_matches":
-            pattern = str(getattr(check.statistics["pattern"], "pattern", check.statistics["pattern"]))
-            if re.fullmatch(pattern, "not matching!") is None:
-                return "not matching!"
+    if any(rule.fullmatch("not matching!") is None for rule in patterns(column)):
+        return "not matching!"
     if not column.nullable:
         return None
     raise LookupError(f"the raw contract accepts any value of {name!r}")
@@ -100,9 +98,9 @@ def _beyond(bound: float, direction: int, integer: bool) -> float | int:
     return int(value) if integer else value
 
 
-def refused_values() -> dict[str, object]:
+def refused_values() -> dict[str, Any]:
     """A refused value (`refused_value`) for every feature column that has one."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for name in raw_contract.columns:
         if name in {ID_COLUMN, TARGET_COLUMN}:
             continue

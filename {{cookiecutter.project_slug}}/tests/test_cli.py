@@ -110,9 +110,10 @@ def test_generate_writes_the_requested_rows(
     frame = read(output)
     assert len(frame) == 1234
     assert TARGET_COLUMN not in frame.columns
-    assert frame.columns.tolist() == pd.read_csv(SAMPLE, nrows=0).drop(
-        columns=[TARGET_COLUMN]
-    ).columns.tolist()
+    assert (
+        frame.columns.tolist()
+        == pd.read_csv(SAMPLE, nrows=0).drop(columns=[TARGET_COLUMN]).columns.tolist()
+    )
 
 
 def one_line_error(stderr: str) -> str:
@@ -243,11 +244,7 @@ csv_text = st.lists(
         max_size=10,
     ),
     max_size=6,
-).map(
-    lambda rows: "\n".join(
-        [HEADER.rstrip("\n")] + [",".join(row) for row in rows]
-    )
-)
+).map(lambda rows: "\n".join([HEADER.rstrip("\n")] + [",".join(row) for row in rows]))
 
 
 @settings(

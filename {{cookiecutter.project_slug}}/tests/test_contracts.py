@@ -26,7 +26,7 @@ from {{cookiecutter.package_name}}.contracts import (
     raw_contract,
 )
 from {{cookiecutter.package_name}}.data import build_features, clean
-from {{cookiecutter.package_name}}.datagen import generate
+from {{cookiecutter.package_name}}.datagen import generate, patterns
 from .conftest import UNKNOWN_CATEGORY, categorical_columns, refused_values
 
 needs_id = pytest.mark.skipif(ID_COLUMN is None, reason="the table has no id column")
@@ -147,11 +147,7 @@ def id_patterns() -> list[str]:
     """The patterns of the id column (`dataset.py`), besides the rule every id follows."""
     if ID_COLUMN is None:
         return []
-    return [
-        str(getattr(check.statistics["pattern"], "pattern", check.statistics["pattern"]))
-        for check in raw_contract.columns[ID_COLUMN].checks
-        if check.name == "str_matches"
-    ]
+    return [rule.pattern for rule in patterns(raw_contract.columns[ID_COLUMN])]
 
 
 API_ID = TypeAdapter(Annotated[str, Field(pattern=ENTITY_ID_PATTERN)])

@@ -19,7 +19,6 @@ from {{cookiecutter.package_name}}.contracts import (
     TARGET_COLUMN,
     describe_violation,
     features_contract,
-    raw_contract,
 )
 from .conftest import PROJECT_ROOT, refused_values
 
@@ -33,9 +32,7 @@ def test_fingerprint_changes_with_content(table: pd.DataFrame) -> None:
     assert data.fingerprint(table) != data.fingerprint(changed)
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"a,b\nC1,1\n", b"PAR1" + bytes(range(256)) + b"PAR1"]
-)
+@pytest.mark.parametrize("content", [b"", b"a,b\nC1,1\n", b"PAR1" + bytes(range(256)) + b"PAR1"])
 def test_an_unreadable_parquet_file_is_a_data_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "table.parquet"
     path.write_bytes(content)
@@ -78,7 +75,10 @@ def test_clean_and_features_keep_every_row_in_the_contracts(table: pd.DataFrame)
 def test_the_service_cleans_records_as_the_batch_job_does(table: pd.DataFrame) -> None:
     raw = data.validate_raw(table.drop(columns=[TARGET_COLUMN]).head(25))
     batch = data.build_features(data.clean(raw))
-    records = raw.astype(object).where(raw.notna(), None).to_dict(orient="records")
+    records = [
+        {str(name): value for name, value in record.items()}
+        for record in raw.astype(object).where(raw.notna(), None).to_dict(orient="records")
+    ]
     columns = data.columns_from_records(records, list(raw.columns))
     single = data.add_features(data.apply_cleaning(pd.DataFrame(columns)))
     pd.testing.assert_frame_equal(single, batch, check_dtype=False)

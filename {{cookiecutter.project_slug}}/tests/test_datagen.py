@@ -167,7 +167,7 @@ def test_other_patterns_are_named_in_the_error(pattern: str) -> None:
 def number_columns(draw: st.DrawFn) -> pa.Column:
     """A number column with any mix of bounds, open or closed, nullable or not."""
     integer = draw(st.booleans())
-    value = st.integers(-10**6, 10**6) if integer else st.floats(-1e6, 1e6, allow_nan=False)
+    value = st.integers(-(10**6), 10**6) if integer else st.floats(-1e6, 1e6, allow_nan=False)
     low, high = sorted([draw(value), draw(value)])
     high = max(high, low + (2 if integer else 1))  # room for a value between open bounds
     checks = []
@@ -203,9 +203,7 @@ def text_columns(draw: st.DrawFn) -> pa.Column:
     rows=st.integers(0, 200),
     seed=st.integers(0, 1000),
 )
-def test_any_column_is_drawn_within_its_contract(
-    column: pa.Column, rows: int, seed: int
-) -> None:
+def test_any_column_is_drawn_within_its_contract(column: pa.Column, rows: int, seed: int) -> None:
     values = column_values(column, rows, seed)
     assert len(values) == rows
     schema = pa.DataFrameSchema({column.name: column}, coerce=True)

@@ -135,9 +135,7 @@ def _features(clean: pa.DataFrameSchema) -> pa.DataFrameSchema:
     engineered = {
         name: _copy(column, name=name) for name, column in features.ENGINEERED_FEATURES.items()
     }
-    return pa.DataFrameSchema(
-        {**clean.columns, **engineered}, strict=True, name="FeaturesSchema"
-    )
+    return pa.DataFrameSchema({**clean.columns, **engineered}, strict=True, name="FeaturesSchema")
 
 
 def _classes(target: pa.Column) -> tuple[Any, ...]:

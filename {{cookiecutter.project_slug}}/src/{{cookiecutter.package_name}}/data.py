@@ -6,7 +6,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as arrow
@@ -22,8 +21,8 @@ from .contracts import (
     is_number,
     raw_contract,
 )
-from .features import clean_columns, feature_columns
 from .decorators import log_call, log_time
+from .features import clean_columns, feature_columns
 from .logs import shorten
 
 # What pandas and pyarrow raise for bytes that are not a CSV or Parquet table they can read.

@@ -129,9 +129,11 @@ def _number_range(column: pa.Column) -> tuple[float, float]:
     """The closed range numbers are drawn from: inside the bounds, a default span if open."""
     low, high, low_open, high_open = bounds(column)
     if low is None:
-        low, low_open = (min(0.0, high - DEFAULT_SPAN) if high is not None else -DEFAULT_SPAN), False
+        low, low_open = -DEFAULT_SPAN if high is None else min(0.0, high - DEFAULT_SPAN), False
     if high is None:
         high, high_open = low + DEFAULT_SPAN, False
+    first: float
+    last: float
     if is_integer(column):
         first = max(math.floor(low) + 1 if low_open else math.ceil(low), -LARGEST_INTEGER)
         last = min(math.ceil(high) - 1 if high_open else math.floor(high), LARGEST_INTEGER)
@@ -142,7 +144,7 @@ def _number_range(column: pa.Column) -> tuple[float, float]:
         last = min(last, first + LARGEST_SPAN)
     if first > last:
         raise ValueError(f"no value of {column.name!r} fits its contract's range")
-    return float(first), float(last)
+    return first, last
 
 
 def _draw(
@@ -176,7 +178,7 @@ def _draw(
 
 def _text(column: pa.Column, rows: int, rng: np.random.Generator) -> npt.NDArray[Any]:
     """Free text: the column's pattern if it has one, else letters of an allowed length."""
-    if _patterns(column):
+    if patterns(column):
         offset = int(rng.integers(0, ID_SPACING))
         return _from_pattern(column, rows, offset)
     shortest, longest = 1, LONGEST_DRAWN_TEXT
@@ -229,12 +231,10 @@ def _target(
     return banded
 
 
-def _patterns(column: pa.Column) -> list[re.Pattern[str]]:
-    return [
-        re.compile(str(getattr(check.statistics["pattern"], "pattern", check.statistics["pattern"])))
-        for check in column.checks
-        if check.name == "str_matches"
-    ]
+def patterns(column: pa.Column) -> list[re.Pattern[str]]:
+    """The patterns a text column's values must match (`str_matches` checks)."""
+    found = [check.statistics["pattern"] for check in column.checks if check.name == "str_matches"]
+    return [re.compile(str(getattr(pattern, "pattern", pattern))) for pattern in found]
 
 
 def entity_ids(column: pa.Column, rows: int, seed: int) -> npt.NDArray[Any]:
@@ -248,14 +248,14 @@ def entity_ids(column: pa.Column, rows: int, seed: int) -> npt.NDArray[Any]:
 
 def _from_pattern(column: pa.Column, rows: int, offset: int) -> npt.NDArray[Any]:
     """`rows` distinct texts matching the column's patterns, the `offset`-th onwards."""
-    patterns = _patterns(column)
+    rules = patterns(column)
     last = offset + max(rows - 1, 0)
     for form in ("R{:010d}", "{:010d}"):
-        if all(p.fullmatch(form.format(offset)) and p.fullmatch(form.format(last)) for p in patterns):
+        if all(rule.fullmatch(form.format(end)) for rule in rules for end in (offset, last)):
             return np.array([form.format(offset + index) for index in range(rows)], dtype=object)
-    parsed = [parse_pattern(pattern.pattern) for pattern in patterns]
+    parsed = [parse_pattern(rule.pattern) for rule in rules]
     if not parsed or parsed[0] is None:
-        shown = ", ".join(repr(pattern.pattern) for pattern in patterns) or "none"
+        shown = ", ".join(repr(rule.pattern) for rule in rules) or "none"
         raise ValueError(
             f"cannot draw values for {column.name!r}: its pattern ({shown}) is not one"
             " character class repeated, such as ^[A-Za-z0-9_.-]{1,64}$"
@@ -268,7 +268,7 @@ def _from_pattern(column: pa.Column, rows: int, offset: int) -> npt.NDArray[Any]
         offset = offset * 7_919 % (capacity - rows + 1)  # less room: distinct per table
     values = [_encode(offset + index, alphabet, shortest) for index in range(rows)]
     for value in values[:1] + values[-1:]:
-        if not all(pattern.fullmatch(value) for pattern in patterns):
+        if not all(rule.fullmatch(value) for rule in rules):
             raise ValueError(f"cannot draw values for {column.name!r} that match its patterns")
     return np.array(values, dtype=object)
 
@@ -286,7 +286,8 @@ def parse_pattern(pattern: str) -> tuple[str, int, int] | None:
         shortest, longest = (1 if repeat == "+" else 0), LONGEST_DRAWN_TEXT
     else:
         shortest = int(low)
-        longest = shortest if comma is None else int(high) if high else shortest + LONGEST_DRAWN_TEXT
+        longest = int(high) if high else shortest + LONGEST_DRAWN_TEXT
+        longest = shortest if comma is None else longest
     return alphabet, max(shortest, 1), longest
 
 
