@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from . import features
+from .columns import is_text_type
 from .dataset import ID_COLUMN, SAMPLE_URI, TARGET_COLUMN, TASK, RawSchema
 from .logs import shorten
 
@@ -64,8 +65,7 @@ def _entity_id_full_match(ids: pd.Series) -> pd.Series:
 
 def is_text(column: pa.Column) -> bool:
     """Whether a contract column holds text (`str`, "string[pyarrow]", object)."""
-    kind = str(column.dtype).lower()
-    return kind in {"str", "object"} or kind.startswith("string")
+    return is_text_type(column.dtype)
 
 
 def is_integer(column: pa.Column) -> bool:
