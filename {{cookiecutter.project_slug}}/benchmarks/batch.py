@@ -65,7 +65,7 @@ def run_child(*args: str) -> dict[str, float]:
 
 
 def generate(uri: str, rows: int) -> None:
-    """Write `rows` customers (distinct ids) block by block."""
+    """Write `rows` generated rows (distinct ids) block by block."""
     with io.table_writer(uri, datagen.generate(0, with_label=False)) as output:
         for seed, start in enumerate(range(0, rows, BLOCK_ROWS), start=1):
             output.write(

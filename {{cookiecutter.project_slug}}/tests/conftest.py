@@ -2,6 +2,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pandas as pd
@@ -10,7 +11,17 @@ import sqlalchemy as sa
 import structlog
 
 from {{cookiecutter.package_name}} import io
-from {{cookiecutter.package_name}}.datagen import generate
+from {{cookiecutter.package_name}}.contracts import (
+    ID_COLUMN,
+    TARGET_COLUMN,
+    allowed_values,
+    clean_contract,
+    is_integer,
+    is_number,
+    is_text,
+    raw_contract,
+)
+from {{cookiecutter.package_name}}.datagen import bounds, generate, patterns
 from {{cookiecutter.package_name}}.settings import (
     DataSettings,
     LoggingSettings,
@@ -44,7 +55,74 @@ def table() -> pd.DataFrame:
 
 @pytest.fixture
 def customers(table: pd.DataFrame) -> pd.DataFrame:
+    """The former name of `table`, kept while test files outside the data layer use it."""
     return table
+
+
+# A text value no category list holds, and that cleaning leaves as it is.
+UNKNOWN_CATEGORY = "zz-no-such-category"
+
+
+def refused_value(name: str) -> Any:
+    """A value the raw contract refuses in column `name`, derived from its checks.
+
+    A category it does not list, a number beyond its range, text too long or too short,
+    text its pattern refuses, text in a number column, or a missing value where none is
+    allowed. LookupError if the column accepts anything (free, nullable text).
+    """
+    column = raw_contract.columns[name]
+    allowed = allowed_values(column)
+    if allowed is not None:
+        if is_text(column):
+            return UNKNOWN_CATEGORY
+        return max(float(value) for value in allowed) + 1
+    low, high, _, _ = bounds(column)
+    if high is not None:
+        return _beyond(high, +1, integer=is_integer(column))
+    if low is not None:
+        return _beyond(low, -1, integer=is_integer(column))
+    if is_number(column):
+        return "not-a-number"
+    for check in column.checks:
+        if check.name == "str_length" and check.statistics.get("max_value") is not None:
+            return "z" * (int(check.statistics["max_value"]) + 1)
+    if any(rule.fullmatch("not matching!") is None for rule in patterns(column)):
+        return "not matching!"
+    if not column.nullable:
+        return None
+    raise LookupError(f"the raw contract accepts any value of {name!r}")
+
+
+def _beyond(bound: float, direction: int, integer: bool) -> float | int:
+    value = bound + direction * max(1.0, abs(bound))
+    return int(value) if integer else value
+
+
+def refused_values() -> dict[str, Any]:
+    """A refused value (`refused_value`) for every feature column that has one."""
+    values: dict[str, Any] = {}
+    for name in raw_contract.columns:
+        if name in {ID_COLUMN, TARGET_COLUMN}:
+            continue
+        try:
+            values[name] = refused_value(name)
+        except LookupError:
+            continue
+    return values
+
+
+def categorical_columns() -> list[str]:
+    """Text columns with a list of categories, in the raw contract or after cleaning."""
+    return [
+        name
+        for name, column in raw_contract.columns.items()
+        if name not in {ID_COLUMN, TARGET_COLUMN}
+        and is_text(column)
+        and (
+            allowed_values(column) is not None
+            or allowed_values(clean_contract.columns[name]) is not None
+        )
+    ]
 
 
 @pytest.fixture
@@ -96,10 +174,10 @@ def store_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def memory_settings(memory_root: str, customers: pd.DataFrame, store_url: str) -> Settings:
+def memory_settings(memory_root: str, table: pd.DataFrame, store_url: str) -> Settings:
     """Settings whose every URI is on the memory:// filesystem, with data in place."""
     train_uri = io.join(memory_root, "data", "customers.csv")
-    io.write_table(train_uri, customers)
+    io.write_table(train_uri, table)
     return Settings(
         env="test",
         data=DataSettings(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from {{cookiecutter.package_name}}.cli import ExitCode
+from {{cookiecutter.package_name}}.contracts import SAMPLE_URI
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, load_settings
 from .conftest import PROJECT_ROOT
 
@@ -83,8 +84,8 @@ def test_cloud_environment_without_cloud_fails_fast_with_one_line(
 
 def test_cloud_environment_runs_on_local_paths_with_overrides(tmp_path: Path) -> None:
     local = {
-        f"{ENV_PREFIX}DATA__TRAIN_URI": "data/sample/customers.csv",
-        f"{ENV_PREFIX}DATA__PREDICT_INPUT_URI": "data/sample/customers.csv",
+        f"{ENV_PREFIX}DATA__TRAIN_URI": SAMPLE_URI,
+        f"{ENV_PREFIX}DATA__PREDICT_INPUT_URI": SAMPLE_URI,
         f"{ENV_PREFIX}DATA__PREDICTIONS_URI": str(tmp_path / "predictions.csv"),
         f"{ENV_PREFIX}STORAGE__REGISTRY_URI": str(tmp_path / "registry"),
         f"{ENV_PREFIX}STORAGE__REPORTS_URI": str(tmp_path / "reports"),

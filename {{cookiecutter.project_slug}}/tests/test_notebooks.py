@@ -4,6 +4,7 @@ Each test works in a git repository made from a copy of this project, so the hoo
 exactly as configured in .pre-commit-config.yaml (from the copy's own uv environment).
 """
 
+import html as html_module
 import os
 import re
 import shutil
@@ -166,7 +167,16 @@ def test_example_notebook_executes_with_the_project_package(clean_repo: Repo) ->
 
     assert result.returncode == 0, output(result)
     html = (repo.path / "reports" / "notebooks" / "explore.html").read_text(encoding="utf-8")
-    assert "Churn rate by category" in html
+    text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
+    headings = [
+        re.sub(r"[`*]", "", line.lstrip("# ")).strip()
+        for cell in nbformat.read(example, as_version=4).cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("#")
+    ]
+    assert headings, "the example notebook has headings"
+    assert all(heading in text for heading in headings), "every section ran into the report"
     assert re.search(r'<img [^>]*src="data:image/png;base64,', html), "the plot is embedded"
     assert example.read_bytes() == before, "the example is committed stripped"
 

@@ -21,6 +21,16 @@ def map_text(values: npt.NDArray[Any], rule: Callable[[str], object]) -> npt.NDA
     return mapped[codes]  # code -1 (missing) takes the final None
 
 
+def is_text_type(dtype: object) -> bool:
+    """Whether a column type holds text: `str`, "string", "string[pyarrow]" or "object".
+
+    pandera reports a `Series[str]` field as "string[pyarrow]" under pandas 3, as "str"
+    or "object" elsewhere: compare with this, not with one spelling.
+    """
+    kind = str(dtype).lower()
+    return kind in {"str", "object"} or kind.startswith("string")
+
+
 def trimmed(text: str) -> str | None:
     """Text without surrounding spaces; empty text is missing."""
     return text.strip() or None

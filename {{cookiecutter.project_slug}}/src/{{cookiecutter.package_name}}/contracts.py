@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from . import features
+from .columns import is_text_type
 from .dataset import ID_COLUMN, SAMPLE_URI, TARGET_COLUMN, TASK, RawSchema
 from .logs import shorten
 
@@ -63,13 +64,18 @@ def _entity_id_full_match(ids: pd.Series) -> pd.Series:
 
 
 def is_text(column: pa.Column) -> bool:
-    """Whether a contract column holds text."""
-    return str(column.dtype) in {"str", "string", "object"}
+    """Whether a contract column holds text (`str`, "string[pyarrow]", object)."""
+    return is_text_type(column.dtype)
+
+
+def is_integer(column: pa.Column) -> bool:
+    """Whether a contract column holds integers ("int64", "Int64", "uint8", ...)."""
+    return str(column.dtype).lower().startswith(("int", "uint"))
 
 
 def is_number(column: pa.Column) -> bool:
     """Whether a contract column holds integers or floats."""
-    return str(column.dtype).startswith(("int", "float"))
+    return is_integer(column) or str(column.dtype).lower().startswith("float")
 
 
 def allowed_values(column: pa.Column) -> tuple[Any, ...] | None:
@@ -129,9 +135,7 @@ def _features(clean: pa.DataFrameSchema) -> pa.DataFrameSchema:
     engineered = {
         name: _copy(column, name=name) for name, column in features.ENGINEERED_FEATURES.items()
     }
-    return pa.DataFrameSchema(
-        {**clean.columns, **engineered}, strict=True, name="FeaturesSchema"
-    )
+    return pa.DataFrameSchema({**clean.columns, **engineered}, strict=True, name="FeaturesSchema")
 
 
 def _classes(target: pa.Column) -> tuple[Any, ...]:

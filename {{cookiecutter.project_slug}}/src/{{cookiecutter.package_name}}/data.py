@@ -6,7 +6,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as arrow
@@ -18,10 +17,12 @@ from .contracts import (
     TARGET_COLUMN,
     clean_contract,
     features_contract,
+    is_integer,
+    is_number,
     raw_contract,
 )
-from .features import clean_columns, feature_columns
 from .decorators import log_call, log_time
+from .features import clean_columns, feature_columns
 from .logs import shorten
 
 # What pandas and pyarrow raise for bytes that are not a CSV or Parquet table they can read.
@@ -63,10 +64,9 @@ def unreadable(uri: str, error: Exception) -> Exception:
 
 def _array_dtype(column: pa.Column) -> type[np.generic] | type[object]:
     """The NumPy type of a column's values: integers and floats as such, else objects."""
-    kind = str(column.dtype)
-    if kind.startswith("int") and not column.nullable:
+    if is_integer(column) and not column.nullable:
         return np.int64
-    if kind.startswith(("int", "float")):
+    if is_number(column):
         return np.float64  # None becomes NaN
     return object
 
