@@ -74,7 +74,9 @@ def test_the_model_answers_as_the_task_says(
     else:  # the most probable class and its probability
         assert outputs.shape == (len(sample_features), len(CLASSES))
         np.testing.assert_array_equal(scores.probability, outputs.max(axis=1))
-        np.testing.assert_array_equal(scores.prediction, np.asarray(CLASSES)[outputs.argmax(axis=1)])
+        np.testing.assert_array_equal(
+            scores.prediction, np.asarray(CLASSES)[outputs.argmax(axis=1)]
+        )
 
 
 def test_a_stored_estimator_of_the_other_kind_is_refused() -> None:
@@ -141,6 +143,7 @@ def test_fast_path_equals_the_pipeline_on_any_records(
     np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-9)
 
 
+@pytest.mark.skipif(not CATEGORICAL_FEATURES, reason="no categorical features to encode")
 def test_preprocessing_of_another_shape_is_left_to_sklearn(
     model: GradientBoostingModel, sample_features: pd.DataFrame
 ) -> None:
@@ -150,9 +153,7 @@ def test_preprocessing_of_another_shape_is_left_to_sklearn(
     assert MatrixEncoder.of(preprocess) is None
     other.encoder = None
     head = sample_features.head(20)
-    np.testing.assert_array_equal(
-        other.outputs_columns(data.columns_of(head)), other.outputs(head)
-    )
+    np.testing.assert_array_equal(other.outputs_columns(data.columns_of(head)), other.outputs(head))
 
 
 def test_online_cleaning_and_features_equal_the_batch_steps(sample_features: pd.DataFrame) -> None:

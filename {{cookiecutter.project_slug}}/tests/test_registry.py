@@ -29,8 +29,10 @@ from {{cookiecutter.package_name}}.registry import (
 from {{cookiecutter.package_name}}.settings import TASK_METRICS, ModelSettings
 
 METRIC = TASK_METRICS[TASK][0]
-BASELINE = Baseline(prediction=CLASSES[0], probability=0.6) if CLASSES else Baseline(
-    prediction=12.5, probability=None
+BASELINE = (
+    Baseline(prediction=CLASSES[0], probability=0.6)
+    if CLASSES
+    else Baseline(prediction=12.5, probability=None)
 )
 OTHER_TASK = next(task for task in ("binary", "multiclass", "regression") if task != TASK)
 

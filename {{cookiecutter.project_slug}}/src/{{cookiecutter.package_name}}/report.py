@@ -93,7 +93,7 @@ def feature_importance(
         return sign * evaluate(labels, outputs, scores, classes)[metric]
 
     result = permutation_importance(
-        model, features[model.feature_names], target, scoring=score, n_repeats=5, random_state=0
+        model, features[model.feature_names], target, scoring=score, n_repeats=3, random_state=0
     )
     importances = pd.Series(result.importances_mean, index=model.feature_names)
     return importances.dropna().sort_values(ascending=False)

@@ -55,20 +55,19 @@ def log_served(
 ) -> None:
     """Log `table` as served predictions, with the given outcomes as feedback."""
     records = json_records(features_of(table))
+    identity = ID_COLUMN
     rows = [
         PredictionRow(
             id=new_prediction_id(),
             created_at=utc_now() - timedelta(hours=1),
-            entity_id=None if ID_COLUMN is None else str(record[ID_COLUMN]),
+            entity_id=None if identity is None else str(record[identity]),
             model_version=version,
             prediction=prediction,
             probability=probability,
             source="request",
             features={key: record[key] for key in FEATURE_COLUMNS} if with_features else None,
         )
-        for record, prediction, probability in zip(
-            records, predictions, probabilities, strict=True
-        )
+        for record, prediction, probability in zip(records, predictions, probabilities, strict=True)
     ]
     store = Store(store_url)
     try:
@@ -183,7 +182,9 @@ def test_predictions_unlike_the_models_on_the_training_data_are_drift(
     table = generate(300, seed=11)
     scores = model.score(features_of(table), settings.model.threshold)
     probabilities = [None] * len(table) if scores.probability is None else scores.probability
-    log_served(settings.store.url, table, scores.prediction.tolist(), list(probabilities), (), version)
+    log_served(
+        settings.store.url, table, scores.prediction.tolist(), list(probabilities), (), version
+    )
 
     healthy = monitor(settings)
     assert healthy.prediction_drift is not None
@@ -204,7 +205,8 @@ def test_predictions_unlike_the_models_on_the_training_data_are_drift(
         with_features=False,
     )
     drifting = monitor(settings)
-    assert drifting.prediction_drift is not None and drifting.prediction_drift.drifted
+    assert drifting.prediction_drift is not None
+    assert drifting.prediction_drift.drifted
     assert any("drift in" in alert and "(v" in alert for alert in drifting.alerts)
 
 
