@@ -46,13 +46,15 @@ def evaluate(
     truth, predicted = target.to_numpy(), scores.prediction
     if not classes:
         rmse = float(root_mean_squared_error(truth, predicted))
-        spread = float(np.std(truth))
-        # R² of a constant target is undefined (sklearn would report 0 or 1).
+        # Both are undefined for a constant target (sklearn would report R² 0 or 1); exact
+        # comparison, as the standard deviation of equal floats may be a rounding error.
+        varies = len(truth) > 1 and bool((truth != truth[0]).any())
+        spread = float(np.std(truth)) if varies else 0.0
         return {
-            "r2": float(r2_score(truth, predicted)) if spread > 0 else float("nan"),
+            "r2": float(r2_score(truth, predicted)) if varies else float("nan"),
             "rmse": rmse,
             "mae": float(mean_absolute_error(truth, predicted)),
-            "relative_rmse": rmse / spread if spread > 0 else float("nan"),
+            "relative_rmse": rmse / spread if varies else float("nan"),
         }
     if len(classes) > 2:
         return {
