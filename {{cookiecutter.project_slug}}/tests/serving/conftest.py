@@ -148,18 +148,22 @@ def wrong_types() -> list[tuple[str, object]]:
     return cases
 
 
+# The serving tests need a model, not a good one: a gate that lets any model through.
+ANY_MODEL = TrainingSettings(
+    gate=float("inf") if TrainingSettings().metric in LOWER_IS_BETTER else float("-inf")
+)
+
+
 @pytest.fixture(scope="session")
 def registry_uri() -> str:
     """A registry with one trained model (alias "test"), shared by the serving tests."""
     root = f"memory://serving-{uuid.uuid4().hex}"
-    train_uri = io.join(root, "customers.csv")
+    train_uri = io.join(root, "records.csv")
     io.write_table(train_uri, generate(400, seed=7))
-    # The serving tests need a model, not a good one: the gate lets any model through.
-    gate = float("inf") if TrainingSettings().metric in LOWER_IS_BETTER else float("-inf")
     settings = Settings(
         env="test",
         data=DataSettings(train_uri=train_uri, predict_input_uri=train_uri, predictions_uri="-"),
-        training=TrainingSettings(gate=gate),
+        training=ANY_MODEL,
         storage=StorageSettings(registry_uri=io.join(root, "registry"), reports_uri=root),
         store=StoreSettings(url="sqlite://"),
     )
@@ -349,7 +353,14 @@ def another_outcome(table: pd.DataFrame, row: int = 0) -> object:
     """A valid outcome different from `an_outcome(table, row)`."""
     first = an_outcome(table, row)
     if CLASSES:
-        return next(value.item() if hasattr(value, "item") else value
-                    for value in CLASSES if value != first)
+        return next(
+            value.item() if hasattr(value, "item") else value for value in CLASSES if value != first
+        )
     assert isinstance(first, float)
     return first + 1 if first + 1 <= float(table[TARGET_COLUMN].max()) else first - 1
+
+
+def lookup_status(client: TestClient) -> int:
+    """What GET /predict/{id} answers for a valid id without data: the baseline, or 404."""
+    service = client.app.state.service  # type: ignore[attr-defined]
+    return 200 if ID_COLUMN is not None and service.predictor.baseline is not None else 404

@@ -36,6 +36,7 @@ from tests.serving.conftest import (
     columns_of_type,
     entity,
     field_schemas,
+    lookup_status,
     needs_id,
     no_id,
     nullable_columns,
@@ -301,16 +302,10 @@ def test_any_body_shape_gets_a_422(client: TestClient) -> None:
     answers()
 
 
-def _lookup_status(client: TestClient) -> int:
-    """What GET /predict/{id} answers for an unknown valid id: the baseline, or 404."""
-    service = client.app.state.service  # type: ignore[attr-defined]
-    return 200 if ID_COLUMN is not None and service.predictor.baseline is not None else 404
-
-
 def test_ids_are_ascii_and_refused_at_the_edge_otherwise(client: TestClient) -> None:
     """NUL, newlines, non-ASCII, surrogates: 422 before the store sees them (on any database)."""
     ids = st.text(min_size=1, max_size=70) | st.from_regex(ID, fullmatch=True)
-    known = _lookup_status(client)
+    known = lookup_status(client)
 
     @given(entity=ids)
     @settings(max_examples=50, deadline=None, database=None)
