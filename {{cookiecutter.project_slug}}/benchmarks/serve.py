@@ -233,10 +233,10 @@ def main() -> None:
         settings = load_settings("local")
         limit_threads(settings.runtime.threads)
         train(settings)
-        customers = generate(1000, seed=5).drop(columns=[TARGET_COLUMN])
+        table = generate(1000, seed=5).drop(columns=[TARGET_COLUMN])
         records = [
             {str(key): (None if pd.isna(value) else value) for key, value in record.items()}
-            for record in customers.to_dict("records")
+            for record in table.to_dict("records")
         ]
         bodies = work / "bodies.jsonl"
         bodies.write_text("".join(json.dumps(record) + "\n" for record in records))

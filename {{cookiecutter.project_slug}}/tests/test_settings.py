@@ -2,7 +2,17 @@ from pathlib import Path
 
 import pytest
 
-from {{cookiecutter.package_name}}.settings import ENV_PREFIX, SettingsError, load_settings
+from {{cookiecutter.package_name}}.contracts import TASK
+from {{cookiecutter.package_name}}.settings import (
+    DEFAULT_GATES,
+    ENV_PREFIX,
+    LOWER_IS_BETTER,
+    TASK_METRICS,
+    Metric,
+    SettingsError,
+    TrainingSettings,
+    load_settings,
+)
 
 CONFIGS = Path("configs")
 
@@ -13,12 +23,46 @@ def test_every_shipped_config_loads(path: Path) -> None:
     assert settings.env == path.stem
 
 
+def test_the_gate_defaults_to_the_tasks_first_metric() -> None:
+    training = load_settings("local").training
+    assert training.metric == TASK_METRICS[TASK][0]
+    assert training.gate is None
+    assert training.threshold == DEFAULT_GATES[training.metric]
+
+
+@pytest.mark.parametrize("metric", TASK_METRICS[TASK])
+def test_the_gate_is_a_minimum_or_a_maximum_and_nan_never_passes(metric: Metric) -> None:
+    gate = TrainingSettings(metric=metric, gate=0.5)
+    lower_is_better = metric in LOWER_IS_BETTER
+    assert gate.passes(0.4) is lower_is_better
+    assert gate.passes(0.6) is not lower_is_better
+    assert gate.passes(0.5)
+    assert not gate.passes(float("nan"))
+
+
 def test_environment_variables_override_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}TRAINING__MIN_ROC_AUC", "0.9")
+    metric = TASK_METRICS[TASK][-1]
+    monkeypatch.setenv(f"{ENV_PREFIX}TRAINING__METRIC", metric)
+    monkeypatch.setenv(f"{ENV_PREFIX}TRAINING__GATE", "0.65")
     monkeypatch.setenv(f"{ENV_PREFIX}DATA__CHUNK_ROWS", "10")
     settings = load_settings("local")
-    assert settings.training.min_roc_auc == 0.9
+    assert (settings.training.metric, settings.training.threshold) == (metric, 0.65)
     assert settings.data.chunk_rows == 10
+
+
+def test_a_metric_of_another_task_names_the_tasks_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    other = next(
+        metric
+        for metrics in TASK_METRICS.values()
+        for metric in metrics
+        if metric not in TASK_METRICS[TASK]
+    )
+    monkeypatch.setenv(f"{ENV_PREFIX}TRAINING__METRIC", other)
+    known = ", ".join(TASK_METRICS[TASK])
+    with pytest.raises(
+        SettingsError, match=rf"training: .*{other}' does not fit the {TASK} task.*{known}"
+    ):
+        load_settings("local")
 
 
 def test_unknown_environment_lists_the_known_ones() -> None:
@@ -27,8 +71,10 @@ def test_unknown_environment_lists_the_known_ones() -> None:
 
 
 def test_invalid_value_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}TRAINING__MIN_ROC_AUC", "1.5")
-    with pytest.raises(SettingsError, match=r"training\.min_roc_auc: .*less than or equal to 1"):
+    monkeypatch.setenv(f"{ENV_PREFIX}MONITORING__MIN_ACCURACY", "1.5")
+    with pytest.raises(
+        SettingsError, match=r"monitoring\.min_accuracy: .*less than or equal to 1 \(got '1\.5'\)"
+    ):
         load_settings("local")
 
 

@@ -3,8 +3,9 @@
 The module trains a model with the `train` command and starts the `serve` command over
 a socket, on a fresh prediction store of the kind configs/local.yaml names. Each example
 empties the store and runs a generated sequence of requests (one record, a list, a known
-or unknown customer id, a CSV upload, feedback, history) and jobs (`train`, `predict`,
-`monitor`, through the command line, in this process). After every step:
+or unknown id, a CSV upload, feedback, history) and jobs (`train`, `predict`, `monitor`,
+through the command line, in this process). Records are drawn from the contract, so the
+sequences run on any table and task. After every step:
 
 - every job exited with a documented code (0, or 7 when monitor asks for a retrain)
   and printed no traceback;
@@ -39,18 +40,20 @@ from hypothesis.stateful import (
 from threadpoolctl import threadpool_limits
 
 from {{ cookiecutter.package_name }}.cli import ExitCode, main
-from {{ cookiecutter.package_name }}.contracts import ID_COLUMN, TARGET_COLUMN
-from {{ cookiecutter.package_name }}.datagen import generate_customers
+from {{ cookiecutter.package_name }}.contracts import CLASSES, ID_COLUMN, TARGET_COLUMN
+from {{ cookiecutter.package_name }}.datagen import generate
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
-from {{ cookiecutter.package_name }}.store import feedback, metadata, predictions
+from {{ cookiecutter.package_name }}.store import Label, feedback, metadata, predictions
 from tests.conftest import PROJECT_ROOT, fresh_store_url
-from tests.serving.conftest import Server, record
+from tests.serving.conftest import ANY_MODEL, Server, record
 
-# A few hundred customers keep every job well under a second.
-CUSTOMERS = generate_customers(300, seed=16)
-CUSTOMER_IDS: list[str] = CUSTOMERS[ID_COLUMN].astype(str).tolist()
-ROWS = st.integers(0, len(CUSTOMERS) - 1)
-# Ids no customer has: the service answers with its baseline.
+# A few hundred rows keep every job well under a second.
+TABLE = generate(300, seed=16)
+IDS: list[str] = [] if ID_COLUMN is None else TABLE[ID_COLUMN].astype(str).tolist()
+ROWS = st.integers(0, len(TABLE) - 1)
+# Outcomes feedback may give: the classes, or target values of the table.
+OUTCOMES: list[Label] = list(CLASSES) or TABLE[TARGET_COLUMN].head(5).tolist()
+# Ids no row has: the service answers with its baseline (if the model has one).
 UNKNOWN_IDS = st.text(string.ascii_letters + string.digits, min_size=1, max_size=20).map(
     lambda text: f"new-{text}"
 )
@@ -72,13 +75,16 @@ class Workspace:
             self.server = Server(folder, store_url)
             self.client = stack.enter_context(httpx.Client(base_url=self.server.url, timeout=60))
             self.stack = stack.pop_all()
-        customers = folder / "customers.csv"
-        CUSTOMERS.to_csv(customers, index=False)
+        self.has_baseline = False
+        records = folder / "records.csv"
+        TABLE.to_csv(records, index=False)
         # The jobs see what the service sees, plus small data and thresholds that a
         # short sequence can reach (monitor judges accuracy and drift early).
         self.job_env = self.server.overrides | {
-            f"{ENV_PREFIX}DATA__TRAIN_URI": str(customers),
-            f"{ENV_PREFIX}DATA__PREDICT_INPUT_URI": str(customers),
+            f"{ENV_PREFIX}DATA__TRAIN_URI": str(records),
+            f"{ENV_PREFIX}DATA__PREDICT_INPUT_URI": str(records),
+            # The sequences need a model, not a good one.
+            f"{ENV_PREFIX}TRAINING__GATE": str(ANY_MODEL.gate),
             f"{ENV_PREFIX}MONITORING__MIN_FEEDBACK": "3",
             f"{ENV_PREFIX}MONITORING__MIN_ROWS": "20",
             # One native thread: the jobs share the cores with the service and the tests.
@@ -89,6 +95,9 @@ class Workspace:
         code, output = self.run_job("train")
         assert code == ExitCode.OK, f"train exited {code}:\n{output}"
         self.server.start()
+        # A model card without a baseline leaves ids without data unanswered (404).
+        probe = self.client.get("/predict/new-probe")
+        self.has_baseline = ID_COLUMN is not None and probe.status_code == 200
 
     def empty_store(self) -> None:
         """Remove every row, as if the service had just been deployed."""
@@ -130,8 +139,8 @@ class Workspace:
         with self.engine.connect() as connection:
             return set(connection.execute(sa.select(predictions.c.id)).scalars())
 
-    def stored_feedback(self) -> dict[str, set[int]]:
-        outcomes: dict[str, set[int]] = defaultdict(set)
+    def stored_feedback(self) -> dict[str, set[Label]]:
+        outcomes: dict[str, set[Label]] = defaultdict(set)
         query = sa.select(feedback.c.prediction_id, feedback.c.outcome)
         with self.engine.connect() as connection:
             for prediction_id, outcome in connection.execute(query):
@@ -140,7 +149,7 @@ class Workspace:
 
 
 def csv_body(rows: list[int]) -> bytes:
-    frame = CUSTOMERS.drop(columns=[TARGET_COLUMN]).iloc[rows]
+    frame = TABLE.drop(columns=[TARGET_COLUMN]).iloc[rows]
     return frame.to_csv(index=False).encode()
 
 
@@ -155,8 +164,8 @@ class Workflow(RuleBasedStateMachine):
         self.workspace.empty_store()
         self.client = self.workspace.client
         self.acknowledged: set[str] = set()
-        self.first_outcome: dict[str, int] = {}
-        self.scored = False  # a predict job has written every customer's features
+        self.first_outcome: dict[str, Label] = {}
+        self.scored = False  # a predict job has written every row's features
 
     @staticmethod
     def ok(response: httpx.Response) -> httpx.Response:
@@ -173,41 +182,50 @@ class Workflow(RuleBasedStateMachine):
 
     @rule(target=predictions, row=ROWS)
     def predict_one(self, row: int) -> MultipleResults[str]:
-        response = self.ok(self.client.post("/predict", json=record(CUSTOMERS, row)))
+        response = self.ok(self.client.post("/predict", json=record(TABLE, row)))
         return self.acknowledge([item["prediction_id"] for item in response.json()["predictions"]])
 
     @rule(target=predictions, rows=st.lists(ROWS, min_size=1, max_size=5))
     def predict_list(self, rows: list[int]) -> MultipleResults[str]:
-        body = [record(CUSTOMERS, row) for row in rows]
+        body = [record(TABLE, row) for row in rows]
         response = self.ok(self.client.post("/predict", json=body))
         ids = [item["prediction_id"] for item in response.json()["predictions"]]
         assert len(ids) == len(rows)
         return self.acknowledge(ids)
 
-    @rule(target=predictions, row=ROWS)
-    def predict_known_customer(self, row: int) -> MultipleResults[str]:
-        answer = self.ok(self.client.get(f"/predict/{CUSTOMER_IDS[row]}")).json()
-        assert answer["source"] == ("online-features" if self.scored else "baseline"), answer
+    def lookup(self, entity_id: str, source: str) -> MultipleResults[str]:
+        """GET /predict/{id}: answered from `source`, or 404 where nothing can answer."""
+        response = self.client.get(f"/predict/{entity_id}")
+        if ID_COLUMN is None or (source == "baseline" and not self.workspace.has_baseline):
+            assert response.status_code == 404, f"{response.status_code}: {response.text}"
+            return multiple()
+        answer = self.ok(response).json()
+        assert answer["source"] == source, answer
         return self.acknowledge([answer["prediction_id"]])
 
+    @rule(target=predictions, row=ROWS)
+    def predict_known_entity(self, row: int) -> MultipleResults[str]:
+        entity_id = IDS[row] if IDS else f"row-{row}"
+        return self.lookup(entity_id, "online-features" if self.scored else "baseline")
+
     @rule(target=predictions, entity_id=UNKNOWN_IDS)
-    def predict_unknown_customer(self, entity_id: str) -> MultipleResults[str]:
-        response = self.ok(self.client.get(f"/predict/{entity_id}"))
-        assert response.json()["source"] == "baseline", response.text
-        return self.acknowledge([response.json()["prediction_id"]])
+    def predict_unknown_entity(self, entity_id: str) -> MultipleResults[str]:
+        return self.lookup(entity_id, "baseline")
 
     @rule(target=predictions, rows=st.lists(ROWS, min_size=1, max_size=5))
     def predict_upload(self, rows: list[int]) -> MultipleResults[str]:
-        upload = {"file": ("customers.csv", csv_body(rows), "text/csv")}
+        upload = {"file": ("records.csv", csv_body(rows), "text/csv")}
         response = self.ok(self.client.post("/predict-batch", files=upload))
         answered = list(csv.DictReader(io.StringIO(response.text)))
-        # Each customer is scored once: a repeated id keeps its first record.
-        customers = list(dict.fromkeys(CUSTOMERS[ID_COLUMN].iloc[rows]))
-        assert [line[ID_COLUMN] for line in answered] == customers
+        if ID_COLUMN is None:  # every row is scored
+            assert len(answered) == len(rows)
+        else:  # each entity is scored once: a repeated id keeps its first record
+            entities = list(dict.fromkeys(TABLE[ID_COLUMN].iloc[rows]))
+            assert [line[ID_COLUMN] for line in answered] == entities
         return self.acknowledge([line["prediction_id"] for line in answered])
 
-    @rule(prediction_id=predictions, outcome=st.integers(0, 1))
-    def give_feedback(self, prediction_id: str, outcome: int) -> None:
+    @rule(prediction_id=predictions, outcome=st.sampled_from(OUTCOMES))
+    def give_feedback(self, prediction_id: str, outcome: Label) -> None:
         response = self.client.post(
             "/feedback", json={"prediction_id": prediction_id, "outcome": outcome}
         )
@@ -221,7 +239,7 @@ class Workflow(RuleBasedStateMachine):
     @rule(prediction_id=st.uuids().map(lambda value: value.hex))
     def give_feedback_on_an_unknown_prediction(self, prediction_id: str) -> None:
         response = self.client.post(
-            "/feedback", json={"prediction_id": prediction_id, "outcome": 1}
+            "/feedback", json={"prediction_id": prediction_id, "outcome": OUTCOMES[0]}
         )
         assert response.status_code == 404, f"{response.status_code}: {response.text}"
 
@@ -306,15 +324,15 @@ def test_generated_sequences_of_requests_and_jobs(workflow: type[Workflow]) -> N
     )
 
 
-def test_monitor_after_a_customer_lookup(workflow: type[Workflow]) -> None:
+def test_monitor_after_an_entity_lookup(workflow: type[Workflow]) -> None:
     """The sequence users met: train, predict, serve, GET /predict/{id}, then monitor."""
     machine = workflow()
     machine.check()
     machine.predict()
     machine.check()
-    machine.predict_known_customer(row=0)
+    machine.predict_known_entity(row=0)
     machine.check()
-    machine.predict_unknown_customer(entity_id="new-customer")
+    machine.predict_unknown_entity(entity_id="new-entity")
     machine.check()
     machine.monitor()
     machine.check()

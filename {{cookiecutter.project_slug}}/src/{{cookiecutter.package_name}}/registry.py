@@ -2,7 +2,7 @@
 
 Layout under the registry URI:
     <name>/v<N>/model.skops       the serialised model
-    <name>/v<N>/metadata.json     metrics, data fingerprint, code version, sha256, ...
+    <name>/v<N>/metadata.json     task, metrics, baseline, data fingerprint, sha256, ...
     <name>/aliases.json           alias (one per environment) -> version
 A version exists once its metadata is written (last, atomically, after the card was
 validated): a crash in between leaves a folder without metadata, which is not a version
@@ -13,14 +13,24 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import metadata
+from typing import Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter, ValidationError
 
 from . import io
+from .contracts import CLASSES, FEATURE_COLUMNS, TASK
 from .logs import get_logger, shorten
-from .model import GradientBoostingModel, Model, ModelLoadError, UntrustedModelError
+from .model import (
+    GradientBoostingModel,
+    Model,
+    ModelLoadError,
+    UntrustedModelError,
+    json_safe,
+)
 
 logger = get_logger(__name__)
 ALIASES = TypeAdapter(dict[str, int])
@@ -42,6 +52,46 @@ class CorruptVersionError(RegistryError):
     """A version's files are missing or unreadable."""
 
 
+class IncompatibleModelError(RegistryError):
+    """A stored model was trained for another task, other classes or other features."""
+
+
+# A class label (int or text) or a regression value.
+Label = int | float | str
+
+
+class Baseline(BaseModel):
+    """The answer for an entity nothing is known about, from the training target.
+
+    Classifiers: the majority class and its share; regression: the mean, no probability.
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False, frozen=True)
+
+    prediction: Label
+    probability: float | None
+
+
+def baseline_of(target: pd.Series) -> Baseline:
+    """The baseline answer of a training target, as the project's task reads it."""
+    if len(target) == 0:
+        raise ValueError("no training rows to take a baseline from")
+    if TASK == "regression":
+        return Baseline(prediction=float(target.astype(float).mean()), probability=None)
+    counts = target.value_counts()
+    # The most frequent class; a tie goes to the first in the contract's order.
+    order = {label: position for position, label in enumerate(CLASSES)}
+    majority = min(counts.index, key=lambda label: (-counts[label], order.get(label, 0)))
+    (prediction,) = labels([majority])
+    return Baseline(prediction=prediction, probability=float(counts[majority] / len(target)))
+
+
+def labels(values: Iterable[object]) -> list[Label]:
+    """Class labels as JSON values (NumPy scalars become Python ones)."""
+    found = [json_safe(value) for value in values]
+    return [value for value in found if isinstance(value, int | float | str)]
+
+
 class ModelCard(BaseModel):
     """What the registry records about a version (metadata.json); metrics are finite."""
 
@@ -50,6 +100,10 @@ class ModelCard(BaseModel):
     name: str
     version: int
     created_at: datetime
+    task: Literal["binary", "multiclass", "regression"]
+    classes: list[Label]
+    metric: str
+    baseline: Baseline
     metrics: dict[str, float]
     data_fingerprint: str
     code_version: str
@@ -117,8 +171,15 @@ class Registry:
         metrics: dict[str, float],
         data_fingerprint: str,
         params: dict[str, JsonValue] | None = None,
+        *,
+        metric: str,
+        baseline: Baseline,
     ) -> ModelCard:
-        """Store a new version; the card is validated before anything is written."""
+        """Store a new version; the card is validated before anything is written.
+
+        `metric` names the metric the gate judged; `baseline` is what the service answers
+        for unknown entities (`baseline_of` the training target).
+        """
         version = max((number for number, _ in self._folders()), default=0) + 1
         payload = model.save()
         try:
@@ -126,6 +187,10 @@ class Registry:
                 name=self.name,
                 version=version,
                 created_at=datetime.now(UTC),
+                task=TASK,
+                classes=labels(model.classes),
+                metric=metric,
+                baseline=baseline,
                 metrics=metrics,
                 data_fingerprint=data_fingerprint,
                 code_version=code_version(),
@@ -198,9 +263,40 @@ class Registry:
             )
         return self.card(aliases[reference])
 
+    def check_compatible(self, card: ModelCard) -> None:
+        """IncompatibleModelError unless the version fits this project's dataset.py.
+
+        A model answers for its task, its classes and its feature columns: after the
+        table or task changed (`adopt`), older versions must be trained again.
+        """
+        where = f"model {self.name!r} v{card.version}"
+        if card.task != TASK:
+            raise IncompatibleModelError(
+                f"{where} was trained for the {card.task} task, but this project's task"
+                f" is {TASK} (dataset.py); train a model for it (make train)"
+            )
+        classes = labels(CLASSES)
+        if card.classes != classes:
+            raise IncompatibleModelError(
+                f"{where} predicts the classes {shorten(card.classes)}, but the target's"
+                f" classes are {shorten(classes)} (dataset.py); train it again"
+            )
+        if set(card.features) != set(FEATURE_COLUMNS):
+            missing = sorted(set(FEATURE_COLUMNS) - set(card.features))
+            extra = sorted(set(card.features) - set(FEATURE_COLUMNS))
+            raise IncompatibleModelError(
+                f"{where} was trained on other feature columns (missing: {shorten(missing)},"
+                f" not in the contract: {shorten(extra)}); train it again"
+            )
+
     def load(self, reference: str) -> tuple[Model, ModelCard]:
-        """Load a model after checking its bytes against the recorded sha256."""
+        """Load a model after checking that it fits the project and its bytes match.
+
+        IncompatibleModelError for another task, classes or features; IntegrityError
+        when the bytes differ from the recorded sha256.
+        """
         card = self.resolve(reference)
+        self.check_compatible(card)
         uri = self._version_uri(card.version, "model.skops")
         if not io.exists(uri):
             raise CorruptVersionError(

@@ -1,9 +1,16 @@
-"""Evaluation metrics and the HTML training report (plots embedded as PNG)."""
+"""Evaluation metrics and the HTML training report (plots embedded as PNG).
+
+The task (dataset.py) picks the metrics and the plots: a confusion matrix for
+classifiers (and the ROC curve for binary), predicted against actual values and the
+residuals for regression. Permutation importance is measured in the gate's metric.
+"""
 
 import base64
 import html
 import io as bytes_io
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import matplotlib
 
@@ -29,6 +36,7 @@ from sklearn.metrics import (
 )
 
 from .model import Model, Scores
+from .settings import LOWER_IS_BETTER
 
 
 def evaluate(
@@ -38,12 +46,15 @@ def evaluate(
     truth, predicted = target.to_numpy(), scores.prediction
     if not classes:
         rmse = float(root_mean_squared_error(truth, predicted))
-        spread = float(np.std(truth))
+        # Both are undefined for a constant target (sklearn would report R² 0 or 1); exact
+        # comparison, as the standard deviation of equal floats may be a rounding error.
+        varies = len(truth) > 1 and bool((truth != truth[0]).any())
+        spread = float(np.std(truth)) if varies else 0.0
         return {
-            "r2": float(r2_score(truth, predicted)) if len(truth) > 1 else float("nan"),
+            "r2": float(r2_score(truth, predicted)) if varies else float("nan"),
             "rmse": rmse,
             "mae": float(mean_absolute_error(truth, predicted)),
-            "relative_rmse": rmse / spread if spread > 0 else float("nan"),
+            "relative_rmse": rmse / spread if varies else float("nan"),
         }
     if len(classes) > 2:
         return {
@@ -66,28 +77,28 @@ def evaluate(
     }
 
 
-def importance_metric(classes: tuple[object, ...]) -> str:
-    """The metric permutation importance measures the drop of."""
-    return "R²" if not classes else "ROC AUC" if len(classes) == 2 else "accuracy"
+def feature_importance(
+    model: Model, features: pd.DataFrame, target: pd.Series, metric: str, threshold: float
+) -> pd.Series:
+    """Permutation importance of each model feature, in `metric` (a key of `evaluate`).
 
-
-def feature_importance(model: Model, features: pd.DataFrame, target: pd.Series) -> pd.Series:
-    """Permutation importance of each model feature: the drop of `importance_metric`."""
+    How much worse the metric gets when the feature's values are shuffled: a drop for
+    metrics where higher is better, a rise for the others (relative_rmse). Features
+    whose importance is undefined (a metric undefined on this data) are left out.
+    """
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     classes = model.classes
 
     def score(_: object, frame: pd.DataFrame, labels: pd.Series) -> float:
         outputs = model.outputs(frame)
-        if not classes:
-            return float(r2_score(labels, outputs))
-        if len(classes) == 2:
-            return float(roc_auc_score(labels == classes[1], outputs))
-        return float(accuracy_score(labels, model.scores_of(outputs, 0.5).prediction))
+        scores = model.scores_of(outputs, threshold)
+        return sign * evaluate(labels, outputs, scores, classes)[metric]
 
     result = permutation_importance(
-        model, features[model.feature_names], target, scoring=score, n_repeats=5, random_state=0
+        model, features[model.feature_names], target, scoring=score, n_repeats=3, random_state=0
     )
     importances = pd.Series(result.importances_mean, index=model.feature_names)
-    return importances.sort_values(ascending=False)
+    return importances.dropna().sort_values(ascending=False)
 
 
 def _png(figure: Figure) -> str:
@@ -97,38 +108,87 @@ def _png(figure: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def render_report(
-    title: str,
-    metrics: dict[str, float],
-    target: pd.Series,
-    probabilities: npt.NDArray[np.float64],
-    threshold: float,
-    importances: pd.Series,
-) -> str:
-    """An HTML page with the metrics table, confusion matrix, ROC curve and importances."""
-    confusion, axis = plt.subplots(figsize=(4, 4))
+def _classifier_plots(
+    target: pd.Series, outputs: npt.NDArray[np.float64], scores: Scores, classes: tuple[object, ...]
+) -> list[tuple[str, Figure]]:
+    confusion, axis = plt.subplots(figsize=(4 + 0.4 * len(classes), 4 + 0.4 * len(classes)))
     ConfusionMatrixDisplay.from_predictions(
-        target, (probabilities >= threshold).astype(int), ax=axis, colorbar=False
+        target.to_numpy(),
+        scores.prediction,
+        labels=list(classes),
+        display_labels=[str(label) for label in classes],
+        ax=axis,
+        colorbar=False,
     )
     axis.set_title("Confusion matrix")
-    roc, axis = plt.subplots(figsize=(4, 4))
-    RocCurveDisplay.from_predictions(target, probabilities, ax=axis)
-    axis.set_title("ROC curve")
-    bars, axis = plt.subplots(figsize=(6, 4))
-    importances.sort_values().plot.barh(ax=axis)
-    axis.set_title("Permutation importance (ROC AUC drop)")
+    plots = [("confusion matrix", confusion)]
+    truth = target.to_numpy() == classes[-1]
+    if len(classes) == 2 and 0 < truth.sum() < len(truth):
+        roc, axis = plt.subplots(figsize=(4, 4))
+        RocCurveDisplay.from_predictions(truth, outputs, ax=axis, name=f"P({classes[-1]})")
+        axis.set_title("ROC curve")
+        plots.append(("ROC curve", roc))
+    return plots
 
-    rows = "".join(
-        f"<tr><th>{html.escape(name)}</th><td>{value:.4f}</td></tr>"
-        for name, value in metrics.items()
-    )
+
+def _regression_plots(target: pd.Series, predicted: npt.NDArray[Any]) -> list[tuple[str, Figure]]:
+    actual = target.to_numpy(dtype=np.float64)
+    values = np.asarray(predicted, dtype=np.float64)
+    versus, axis = plt.subplots(figsize=(4, 4))
+    axis.scatter(actual, values, s=8, alpha=0.5)
+    low, high = float(min(actual.min(), values.min())), float(max(actual.max(), values.max()))
+    axis.plot([low, high], [low, high], color="tab:red", linewidth=1, label="predicted = actual")
+    axis.set_xlabel("actual")
+    axis.set_ylabel("predicted")
+    axis.legend(loc="upper left")
+    axis.set_title("Predicted vs actual")
+    residuals, axis = plt.subplots(figsize=(4, 4))
+    axis.scatter(values, actual - values, s=8, alpha=0.5)
+    axis.axhline(0, color="tab:red", linewidth=1)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("actual - predicted")
+    axis.set_title("Residuals")
+    return [("predicted vs actual", versus), ("residuals", residuals)]
+
+
+def render_report(
+    title: str,
+    facts: Mapping[str, str],
+    metrics: Mapping[str, float],
+    target: pd.Series,
+    outputs: npt.NDArray[np.float64],
+    scores: Scores,
+    classes: tuple[object, ...],
+    importances: pd.Series,
+    metric: str,
+) -> str:
+    """One self-contained HTML page: facts (task, data, decision), metrics and plots.
+
+    `classes` empty means regression. `importances` are in `metric` (feature_importance).
+    """
+    if len(target) == 0:
+        plots: list[tuple[str, Figure]] = []
+    elif classes:
+        plots = _classifier_plots(target, outputs, scores, classes)
+    else:
+        plots = _regression_plots(target, scores.prediction)
+    if not importances.empty:
+        bars, axis = plt.subplots(figsize=(6, 1.5 + 0.3 * len(importances)))
+        importances.sort_values().plot.barh(ax=axis)
+        change = "rise" if metric in LOWER_IS_BETTER else "drop"
+        axis.set_title(f"Permutation importance ({metric} {change} when shuffled)")
+        plots.append(("feature importance", bars))
+
+    def table(rows: Mapping[str, object]) -> str:
+        cells = "".join(
+            f"<tr><th>{html.escape(name)}</th><td>{html.escape(text(value))}</td></tr>"
+            for name, value in rows.items()
+        )
+        return f"<table>{cells}</table>"
+
     images = "".join(
         f'<figure><img alt="{alt}" src="data:image/png;base64,{_png(figure)}"></figure>'
-        for alt, figure in (
-            ("confusion matrix", confusion),
-            ("ROC curve", roc),
-            ("feature importance", bars),
-        )
+        for alt, figure in plots
     )
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
@@ -137,5 +197,13 @@ def render_report(
         "<style>body{font-family:sans-serif;margin:2rem}td,th{padding:.2rem .8rem;"
         "text-align:left}figure{display:inline-block;margin:1rem}</style></head>"
         f"<body><h1>{html.escape(title)}</h1><p>Created {created}</p>"
-        f"<h2>Metrics</h2><table>{rows}</table><h2>Plots</h2>{images}</body></html>\n"
+        f"<h2>Run</h2>{table(facts)}<h2>Metrics (test split)</h2>{table(metrics)}"
+        f"<h2>Plots</h2>{images}</body></html>\n"
     )
+
+
+def text(value: object) -> str:
+    """A table cell: numbers to four decimals, anything else as it prints."""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)

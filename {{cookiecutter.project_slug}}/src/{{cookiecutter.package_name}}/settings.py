@@ -24,10 +24,14 @@ CONFIG_DIR_VARIABLE = f"{ENV_PREFIX}CONFIG_DIR"
 
 
 class Section(BaseModel):
+    """A block of settings: unknown keys are errors, values are fixed once loaded."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DataSettings(Section):
+    """Where the table comes from and where batch predictions go (any fsspec URI)."""
+
     train_uri: str = Field(min_length=1, description="Labelled rows used for training.")
     predict_input_uri: str = Field(min_length=1, description="Rows to score in batch.")
     predictions_uri: str = Field(min_length=1, description="Where batch predictions go.")
@@ -35,9 +39,15 @@ class DataSettings(Section):
 
 
 class ModelSettings(Section):
-    name: str = Field(default=MODEL_NAME, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """The registered model's name and the estimator's hyperparameters."""
+
+    name: str = Field(
+        default=MODEL_NAME,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Registry name: lowercase letters, digits and hyphens.",
+    )
     learning_rate: float = Field(default=0.05, gt=0, le=1)
-    max_iter: int = Field(default=150, gt=0)
+    max_iter: int = Field(default=150, gt=0, description="Boosting iterations.")
     max_leaf_nodes: int = Field(default=15, ge=2)
     threshold: float = Field(
         default=0.5, gt=0, lt=1, description="Binary task: P(positive class) to predict it."
@@ -45,12 +55,13 @@ class ModelSettings(Section):
 
 
 Metric = Literal["roc_auc", "accuracy", "f1", "f1_macro", "r2", "relative_rmse"]
-# The metrics each task can gate on; the first is the default, with its default gate.
+# The metrics each task can gate on; the first is the default.
 TASK_METRICS: dict[str, tuple[Metric, ...]] = {
     "binary": ("roc_auc", "accuracy", "f1"),
     "multiclass": ("f1_macro", "accuracy"),
     "regression": ("r2", "relative_rmse"),
 }
+# The gate of each metric when `training.gate` is null.
 DEFAULT_GATES: dict[Metric, float] = {
     "roc_auc": 0.7,
     "accuracy": 0.7,
@@ -59,15 +70,19 @@ DEFAULT_GATES: dict[Metric, float] = {
     "r2": 0.3,
     "relative_rmse": 0.8,
 }
-# Metrics where lower is better: the gate is a maximum.
+# Metrics where lower is better: their gate is a maximum.
 LOWER_IS_BETTER: frozenset[Metric] = frozenset({"relative_rmse"})
 
 
 class TrainingSettings(Section):
-    test_size: float = Field(default=0.2, gt=0, lt=1)
-    random_state: int = 42
+    """The test split and the metric gate a model must pass to be registered."""
+
+    test_size: float = Field(default=0.2, gt=0, lt=1, description="Share of rows held out.")
+    random_state: int = Field(default=42, description="Seed of the split.")
     metric: Metric = Field(
-        default=TASK_METRICS[TASK][0], description="The metric the gate judges (test split)."
+        default=TASK_METRICS[TASK][0],
+        description=f"The metric the gate judges on the test split ({TASK}:"
+        f" {', '.join(TASK_METRICS[TASK])}).",
     )
     gate: float | None = Field(
         default=None,
@@ -78,7 +93,10 @@ class TrainingSettings(Section):
     def _metric_fits_task(self) -> "TrainingSettings":
         if self.metric not in TASK_METRICS[TASK]:
             known = ", ".join(TASK_METRICS[TASK])
-            raise ValueError(f"metric {self.metric!r} does not fit the {TASK} task ({known})")
+            raise ValueError(
+                f"metric {self.metric!r} does not fit the {TASK} task (dataset.py);"
+                f" choose one of {known}"
+            )
         return self
 
     @property
@@ -87,18 +105,22 @@ class TrainingSettings(Section):
         return DEFAULT_GATES[self.metric] if self.gate is None else self.gate
 
     def passes(self, value: float) -> bool:
-        """Whether a metric value passes the gate."""
+        """Whether a metric value passes the gate (NaN never does)."""
         if self.metric in LOWER_IS_BETTER:
             return value <= self.threshold
         return value >= self.threshold
 
 
 class StorageSettings(Section):
-    registry_uri: str = Field(min_length=1)
-    reports_uri: str = Field(min_length=1)
+    """Where models and reports are kept (any fsspec URI)."""
+
+    registry_uri: str = Field(min_length=1, description="The model registry's folder.")
+    reports_uri: str = Field(min_length=1, description="Training and monitoring reports.")
 
 
 class StoreSettings(Section):
+    """The prediction store: history, feedback, online features, batch predictions."""
+
     url: str = Field(min_length=1, description="SQLAlchemy URL of the prediction store.")
     flush_interval_seconds: float = Field(default=0.5, gt=0, description="History write delay.")
     flush_rows: int = Field(default=1000, gt=0, description="Flush history at this many rows.")
@@ -148,19 +170,34 @@ class AuthSettings(Section):
 
 
 class MonitoringSettings(Section):
+    """What `monitor` judges and when it asks for retraining (exit code 7)."""
+
     window_days: float = Field(default=7, gt=0, description="How far back monitor looks.")
-    min_accuracy: float = Field(default=0.7, ge=0, le=1, description="Alert below this.")
-    min_feedback: int = Field(default=50, gt=0, description="Feedback needed to judge accuracy.")
-    max_psi: float = Field(default=0.2, gt=0, description="Alert when a feature's PSI exceeds it.")
+    min_accuracy: float = Field(
+        default=0.7, ge=0, le=1, description="Classifiers: alert below this accuracy on feedback."
+    )
+    max_relative_rmse: float = Field(
+        default=0.8,
+        gt=0,
+        description="Regression: alert above this RMSE / standard deviation on feedback.",
+    )
+    min_feedback: int = Field(default=50, gt=0, description="Feedback needed to judge quality.")
+    max_psi: float = Field(
+        default=0.2, gt=0, description="Alert when a feature's or the predictions' PSI exceeds it."
+    )
     min_rows: int = Field(default=100, gt=0, description="Recent rows needed to judge drift.")
 
 
 class LoggingSettings(Section):
+    """Log level, and console (people) or JSON (machines) lines."""
+
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["console", "json"] = "json"
 
 
 class RuntimeSettings(Section):
+    """Native thread pools of the process."""
+
     threads: int | None = Field(
         default=None,
         gt=0,
@@ -209,10 +246,12 @@ class SettingsError(Exception):
 
 
 def config_dir() -> Path:
+    """The folder of configs/<env>.yaml (CONFIG_DIR_VARIABLE, or ./configs)."""
     return Path(os.environ.get(CONFIG_DIR_VARIABLE, "configs"))
 
 
 def available_envs(directory: Path) -> list[str]:
+    """The environments with a settings file in `directory`."""
     return sorted(path.stem for path in directory.glob("*.yaml"))
 
 

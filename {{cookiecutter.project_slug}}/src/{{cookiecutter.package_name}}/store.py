@@ -10,6 +10,11 @@ Tables:
                         one typed column per column of the features contract
     batch_predictions   the latest batch prediction of each entity
 
+Prediction and outcome columns take their SQL type from the contracts: the class label's
+type (BIGINT or TEXT) for classifiers, DOUBLE for regression; `probability` is NULL for
+regression. A table without an id column has no entities: batch scoring then writes
+neither online features nor batch predictions, and history rows have no entity id.
+
 Batch output is written in bulk: PostgreSQL copies each chunk into a temporary table
 (COPY) and upserts from there in one statement; SQLite runs one prepared upsert over
 all rows (executemany), its parameters converted per column rather than per row.
@@ -26,16 +31,50 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pandera.pandas as pdm
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .contracts import FEATURE_COLUMNS, ID_COLUMN, features_contract
+from .contracts import (
+    FEATURE_COLUMNS,
+    ID_COLUMN,
+    TARGET_COLUMN,
+    features_contract,
+    predictions_contract,
+    raw_contract,
+)
 from .logs import get_logger, shorten
 
 logger = get_logger(__name__)
+
+# A predicted class (int or text) or value; an outcome is the target's type.
+Label = int | float | str
+
+
+def sql_type(column: pdm.Column) -> sa.types.TypeEngine[Any]:
+    """The SQL type of a contract column (int64 -> BIGINT, float64 -> DOUBLE, ...)."""
+    dtype = column.dtype.type
+    if pd.api.types.is_bool_dtype(dtype):
+        return sa.Boolean()
+    if pd.api.types.is_integer_dtype(dtype):
+        return sa.BigInteger()
+    if pd.api.types.is_float_dtype(dtype):
+        return sa.Double()
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return sa.DateTime(timezone=True)
+    return sa.Text()
+
+
+def column_type(name: str) -> sa.types.TypeEngine[Any]:
+    """The SQL type of a column of the features contract."""
+    return sql_type(features_contract.columns[name])
+
+
+PREDICTION_TYPE = sql_type(predictions_contract.columns["prediction"])
+OUTCOME_TYPE = sql_type(raw_contract.columns[TARGET_COLUMN])
 
 metadata = sa.MetaData()
 
@@ -46,8 +85,8 @@ predictions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("entity_id", sa.String(64), index=True),
     sa.Column("model_version", sa.String(32), nullable=False, index=True),
-    sa.Column("prediction", sa.Integer, nullable=False),
-    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("prediction", PREDICTION_TYPE, nullable=False),
+    sa.Column("probability", sa.Double, nullable=True),  # classifiers only
     sa.Column("source", sa.String(16), nullable=False),
     # A prediction without features (an entity lookup) stores SQL NULL, not JSON null.
     sa.Column("features", sa.JSON(none_as_null=True)),
@@ -57,23 +96,9 @@ feedback = sa.Table(
     "feedback",
     metadata,
     sa.Column("prediction_id", sa.String(32), sa.ForeignKey("predictions.id"), primary_key=True),
-    sa.Column("outcome", sa.Integer, nullable=False),
+    sa.Column("outcome", OUTCOME_TYPE, nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-
-def column_type(name: str) -> sa.types.TypeEngine[Any]:
-    """The SQL type of a column of the features contract (int64 -> BIGINT, ...)."""
-    dtype = features_contract.columns[name].dtype.type
-    if pd.api.types.is_bool_dtype(dtype):
-        return sa.Boolean()
-    if pd.api.types.is_integer_dtype(dtype):
-        return sa.BigInteger()
-    if pd.api.types.is_float_dtype(dtype):
-        return sa.Double()
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return sa.DateTime(timezone=True)
-    return sa.Text()
 
 
 # Feature columns are nullable here: the contract checks values before they are written,
@@ -90,8 +115,8 @@ batch_predictions = sa.Table(
     "batch_predictions",
     metadata,
     sa.Column("entity_id", sa.String(64), primary_key=True),
-    sa.Column("prediction", sa.Integer, nullable=False),
-    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("prediction", PREDICTION_TYPE, nullable=False),
+    sa.Column("probability", sa.Double, nullable=True),
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -111,7 +136,7 @@ class UnknownPredictionError(StoreError):
 class FeedbackConflictError(StoreError):
     """A prediction already has a different outcome; the first one is kept."""
 
-    def __init__(self, prediction_id: str, stored: int) -> None:
+    def __init__(self, prediction_id: str, stored: Label) -> None:
         super().__init__(f"prediction {prediction_id!r} already has outcome {stored}")
         self.stored = stored
 
@@ -132,8 +157,8 @@ class PredictionRow:
     created_at: datetime
     entity_id: str | None
     model_version: str
-    prediction: int
-    probability: float
+    prediction: Label
+    probability: float | None
     source: str
     features: Record | None = None
 
@@ -151,8 +176,8 @@ class OnlineFeatures:
 @dataclass(frozen=True)
 class BatchPrediction:
     entity_id: str
-    prediction: int
-    probability: float
+    prediction: Label
+    probability: float | None
     model_version: str
     scored_at: datetime
 
@@ -346,7 +371,7 @@ class Store:
 
     # Feedback ------------------------------------------------------------------------
 
-    def add_feedback(self, prediction_id: str, outcome: int) -> bool:
+    def add_feedback(self, prediction_id: str, outcome: Label) -> bool:
         """Record the true outcome of a logged prediction; the first outcome is kept.
 
         Returns True when this call stored it, False when the same outcome was already
@@ -373,7 +398,11 @@ class Store:
         return False
 
     def labelled_predictions(self, since: datetime) -> pd.DataFrame:
-        """Predictions made since `since` that have feedback: prediction, probability, outcome."""
+        """Predictions made since `since` that have feedback.
+
+        Columns id, model_version, prediction, probability (null for regression) and
+        outcome, typed as the task's predictions and target are.
+        """
         query = (
             sa.select(
                 predictions.c.id,
@@ -426,13 +455,18 @@ class Store:
     ) -> None:
         """Upsert a chunk of batch output in bulk: each entity's features and prediction.
 
-        An entity repeated in the chunk keeps its last row.
+        An entity repeated in the chunk keeps its last row. Only a table with an id
+        column has entities to key the rows by (StoreError otherwise).
         """
-        feature_rows = features[[ID_COLUMN, *FEATURE_COLUMNS]].rename(
-            columns={ID_COLUMN: "entity_id"}
+        identity = ID_COLUMN
+        if identity is None:
+            raise StoreError("the table has no id column: batch output has no entity to key")
+        feature_rows = features[[identity, *FEATURE_COLUMNS]].rename(
+            columns={identity: "entity_id"}
         )
-        prediction_rows = scored[[ID_COLUMN, "prediction", "probability", "model_version"]]
-        prediction_rows = prediction_rows.rename(columns={ID_COLUMN: "entity_id"})
+        answers = [name for name in ("prediction", "probability") if name in scored]
+        prediction_rows = scored[[identity, *answers, "model_version"]]
+        prediction_rows = prediction_rows.rename(columns={identity: "entity_id"})
         bulk_upsert(connection, online_features, feature_rows, {"computed_at": at})
         bulk_upsert(connection, batch_predictions, prediction_rows, {"scored_at": at})
 

@@ -1,4 +1,5 @@
 import http.client
+import math
 import os
 import socket
 import subprocess
@@ -8,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -16,22 +18,32 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from {{cookiecutter.package_name}} import io
-from {{cookiecutter.package_name}}.datagen import generate_customers
+from {{cookiecutter.package_name}}.contracts import (
+    CLASSES,
+    ID_COLUMN,
+    SAMPLE_URI,
+    TARGET_COLUMN,
+    TASK,
+)
+from {{cookiecutter.package_name}}.datagen import generate
 from {{cookiecutter.package_name}}.pipelines.predict import predict
 from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.serving.app import create_app
+from {{cookiecutter.package_name}}.serving.schemas import RECORD_COLUMNS, Feedback, InputRecord
 from {{cookiecutter.package_name}}.settings import (
     ENV_PREFIX,
+    LOWER_IS_BETTER,
     AuthSettings,
     DataSettings,
     Settings,
     StorageSettings,
     StoreSettings,
+    TrainingSettings,
     load_settings,
 )
 from tests.conftest import PROJECT_ROOT, fresh_store_url
 
-SAMPLE = PROJECT_ROOT / "data" / "sample" / "customers.csv"
+SAMPLE = PROJECT_ROOT / SAMPLE_URI
 # API keys of the tests that turn authentication on (real keys: `openssl rand -hex 32`).
 PREDICT_KEY = "predict-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"
@@ -45,21 +57,113 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def record(customers: pd.DataFrame, row: int = 0) -> dict[str, object]:
-    """One customer as a JSON request body (no label)."""
-    values = customers.drop(columns=["churned"]).iloc[row].to_dict()
+def record(table: pd.DataFrame, row: int = 0) -> dict[str, object]:
+    """One row of the table as a JSON request body (no label)."""
+    values = table.drop(columns=[TARGET_COLUMN], errors="ignore").iloc[row].to_dict()
     return {str(key): (None if pd.isna(value) else value) for key, value in values.items()}
+
+
+def entity(table: pd.DataFrame, row: int = 0) -> str:
+    """The id of a row (tests that call it are marked `needs_id`)."""
+    assert ID_COLUMN is not None
+    return str(table.at[row, ID_COLUMN])
+
+
+needs_id = pytest.mark.skipif(ID_COLUMN is None, reason="the table has no id column")
+no_id = pytest.mark.skipif(ID_COLUMN is not None, reason="the table has an id column")
+
+
+# Values the contract refuses, derived from the request model's JSON Schema (which the
+# contract defines): whatever the table, each list holds one case per column it fits.
+def field_schemas() -> dict[str, dict[str, Any]]:
+    """Each request field's JSON Schema, the non-null branch of a nullable field."""
+    schemas = {}
+    for name, schema in InputRecord.model_json_schema()["properties"].items():
+        branches = [part for part in schema.get("anyOf", [schema]) if part.get("type") != "null"]
+        schemas[name] = branches[0]
+    return schemas
+
+
+INT64_MAX = 2**63 - 1
+
+
+def out_of_range() -> list[tuple[str, object]]:
+    """(column, value) below a column's minimum or above its maximum (not int64's)."""
+    cases = below_minimum()
+    for name, schema in field_schemas().items():
+        if "maximum" in schema and schema["maximum"] < INT64_MAX:
+            cases.append((name, schema["maximum"] + 1))
+    return cases
+
+
+def below_minimum() -> list[tuple[str, object]]:
+    """(column, value) below a column's minimum, where the minimum is not int64's."""
+    return [
+        (name, schema["minimum"] - 1)
+        for name, schema in field_schemas().items()
+        if "minimum" in schema and schema["minimum"] > -INT64_MAX
+    ]
+
+
+def outside_categories() -> list[tuple[str, object]]:
+    """(column, text) outside a text column's categories."""
+    return [
+        (name, "not-" + "-".join(schema["enum"]))
+        for name, schema in field_schemas().items()
+        if "enum" in schema and all(isinstance(value, str) for value in schema["enum"])
+    ]
+
+
+def columns_of_type(kind: str) -> list[str]:
+    """Request fields whose JSON Schema type is `kind` (integer, number, string).
+
+    Numbers limited to a few values (an `isin` of numbers) are left out.
+    """
+    return [
+        name
+        for name, schema in field_schemas().items()
+        if schema.get("type") == kind and (kind == "string" or "enum" not in schema)
+    ]
+
+
+def required_columns() -> list[str]:
+    """Request fields a record must carry (not nullable in the contract)."""
+    return [name for name in RECORD_COLUMNS if InputRecord.model_fields[name].is_required()]
+
+
+def nullable_columns() -> list[str]:
+    """Request fields the contract lets be null."""
+    return [name for name in RECORD_COLUMNS if not InputRecord.model_fields[name].is_required()]
+
+
+def wrong_types() -> list[tuple[str, object]]:
+    """(column, value) of a JSON type the column's schema refuses (strict: no coercion)."""
+    cases: list[tuple[str, object]] = []
+    for name in columns_of_type("integer")[:1]:
+        cases += [(name, True), (name, "12")]  # a boolean is no integer, nor are digits
+    for name in columns_of_type("number")[:1]:
+        cases.append((name, "12.5"))
+    for name in columns_of_type("string")[:1]:
+        cases.append((name, 12345))
+    return cases
+
+
+# The serving tests need a model, not a good one: a gate that lets any model through.
+ANY_MODEL = TrainingSettings(
+    gate=float("inf") if TrainingSettings().metric in LOWER_IS_BETTER else float("-inf")
+)
 
 
 @pytest.fixture(scope="session")
 def registry_uri() -> str:
     """A registry with one trained model (alias "test"), shared by the serving tests."""
     root = f"memory://serving-{uuid.uuid4().hex}"
-    train_uri = io.join(root, "customers.csv")
-    io.write_table(train_uri, generate_customers(400, seed=7))
+    train_uri = io.join(root, "records.csv")
+    io.write_table(train_uri, generate(400, seed=7))
     settings = Settings(
         env="test",
         data=DataSettings(train_uri=train_uri, predict_input_uri=train_uri, predictions_uri="-"),
+        training=ANY_MODEL,
         storage=StorageSettings(registry_uri=io.join(root, "registry"), reports_uri=root),
         store=StoreSettings(url="sqlite://"),
     )
@@ -208,3 +312,55 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 @pytest.fixture
 def sample() -> pd.DataFrame:
     return io.read_table(str(SAMPLE))
+
+
+def assert_answer(answer: dict[str, Any]) -> None:
+    """A prediction as the task says: a class and its probability, or a value alone."""
+    if not CLASSES:
+        assert isinstance(answer["prediction"], float)
+        assert math.isfinite(answer["prediction"])
+        assert "probability" not in answer
+        return
+    assert answer["prediction"] in CLASSES
+    assert 0 <= answer["probability"] <= 1
+    if TASK == "multiclass":  # the predicted class is the most probable one
+        assert answer["probability"] >= 1 / len(CLASSES) - 1e-9
+
+
+def bad_outcome() -> object:
+    """An outcome the target column refuses: outside its classes or its range."""
+    schema = Feedback.model_json_schema()["properties"]["outcome"]
+    schema = next(part for part in schema.get("anyOf", [schema]) if part.get("type") != "null")
+    if "enum" in schema:
+        values = schema["enum"]
+        if all(isinstance(value, str) for value in values):
+            return "not-" + "-".join(values)
+        return max(values) + 1
+    if "maximum" in schema:
+        return schema["maximum"] + 1
+    if "minimum" in schema:
+        return schema["minimum"] - 1
+    return "not a number"
+
+
+def an_outcome(table: pd.DataFrame, row: int = 0) -> object:
+    """A valid outcome: the table's target value in `row`, as JSON holds it."""
+    value = table[TARGET_COLUMN].iloc[row]
+    return value.item() if hasattr(value, "item") else value
+
+
+def another_outcome(table: pd.DataFrame, row: int = 0) -> object:
+    """A valid outcome different from `an_outcome(table, row)`."""
+    first = an_outcome(table, row)
+    if CLASSES:
+        return next(
+            value.item() if hasattr(value, "item") else value for value in CLASSES if value != first
+        )
+    assert isinstance(first, float)
+    return first + 1 if first + 1 <= float(table[TARGET_COLUMN].max()) else first - 1
+
+
+def lookup_status(client: TestClient) -> int:
+    """What GET /predict/{id} answers for a valid id without data: the baseline, or 404."""
+    service = client.app.state.service  # type: ignore[attr-defined]
+    return 200 if ID_COLUMN is not None and service.predictor.baseline is not None else 404

@@ -18,12 +18,13 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from {{cookiecutter.package_name}}.contracts import ID_COLUMN
 from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, Settings
 from {{cookiecutter.package_name}}.store import Store
 from tests.conftest import PROJECT_ROOT, fresh_store_url
-from tests.serving.conftest import Server, record
+from tests.serving.conftest import Server, needs_id, record
 
 
 @contextmanager
@@ -111,7 +112,7 @@ def test_every_acknowledged_prediction_survives_sigkill(
 
 
 def test_background_queue_is_bounded_and_its_gauge_counts_rows_being_retried(
-    trained_settings: Settings, customers: pd.DataFrame
+    trained_settings: Settings, table: pd.DataFrame
 ) -> None:
     store = trained_settings.store.model_copy(
         update={
@@ -124,13 +125,13 @@ def test_background_queue_is_bounded_and_its_gauge_counts_rows_being_retried(
     with TestClient(create_app(settings)) as client:
         with failing_writes(store.url):
             for row in range(5):
-                assert client.post("/predict", json=record(customers, row)).status_code == 200
+                assert client.post("/predict", json=record(table, row)).status_code == 200
             wait_until(
                 lambda: metric(client, "history_write_failures_total") >= 2,
                 "the writer has tried, and failed, twice: the rows stay queued",
             )
             pending = metric(client, "history_pending_rows")
-            refused = client.post("/predict", json=record(customers, 5))
+            refused = client.post("/predict", json=record(table, 5))
 
         assert pending == 5
         assert refused.status_code == 503
@@ -142,13 +143,13 @@ def test_background_queue_is_bounded_and_its_gauge_counts_rows_being_retried(
 
 
 def test_durable_mode_answers_503_when_the_write_fails_and_stores_nothing_unacknowledged(
-    trained_settings: Settings, customers: pd.DataFrame
+    trained_settings: Settings, table: pd.DataFrame
 ) -> None:
     with TestClient(create_app(trained_settings)) as client:
         with failing_writes(trained_settings.store.url):
-            failed = client.post("/predict", json=record(customers, 0))
+            failed = client.post("/predict", json=record(table, 0))
             health = client.get("/health").json()
-        stored = client.post("/predict", json=record(customers, 1))
+        stored = client.post("/predict", json=record(table, 1))
         total = client.get("/history").json()["total"]
 
     assert failed.status_code == 503
@@ -158,11 +159,13 @@ def test_durable_mode_answers_503_when_the_write_fails_and_stores_nothing_unackn
     assert total == 1
 
 
-def test_a_failing_write_logs_no_customer_data(
-    trained_settings: Settings, customers: pd.DataFrame, capfd: pytest.CaptureFixture[str]
+@needs_id
+def test_a_failing_write_logs_no_record_data(
+    trained_settings: Settings, table: pd.DataFrame, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    secret = "SECRET-CUSTOMER-4711"
-    body = record(customers, 0) | {"customer_id": secret}
+    secret = "SECRET-ENTITY-4711"
+    assert ID_COLUMN is not None
+    body = record(table, 0) | {ID_COLUMN: secret}
     for mode in ("durable", "background"):
         store = trained_settings.store.model_copy(
             update={"history_mode": mode, "flush_interval_seconds": 0.05}

@@ -1,5 +1,6 @@
 """The README's curl examples: generated from the contract, and each one served."""
 
+import json
 import shlex
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from {{cookiecutter.package_name}}.contracts import ID_COLUMN
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.serving.examples import (
     ADMIN_KEY,
@@ -25,7 +27,7 @@ from {{cookiecutter.package_name}}.settings import Settings
 from tests.conftest import PROJECT_ROOT
 from tests.serving.conftest import ADMIN_KEY as ADMIN_KEY_VALUE
 from tests.serving.conftest import PREDICT_KEY as PREDICT_KEY_VALUE
-from tests.serving.conftest import SAMPLE
+from tests.serving.conftest import SAMPLE, entity, lookup_status, needs_id
 
 README = PROJECT_ROOT / "README.md"
 KEY_VALUES = {PREDICT_KEY: PREDICT_KEY_VALUE, ADMIN_KEY: ADMIN_KEY_VALUE}
@@ -84,24 +86,30 @@ def test_each_endpoint_has_an_example_and_each_example_is_served(
     secured_settings: Settings, sample: pd.DataFrame
 ) -> None:
     requests = examples(sample)
-    entity = str(sample.at[0, "customer_id"])
+    lookup = "/predict/{entity_id}"
     app = create_app(secured_settings)
-    shown = {request.path.split("?")[0].replace(entity, "{entity_id}") for request in requests}
-    assert shown == set(app.openapi()["paths"])
+    shown = {request.path.split("?")[0] for request in requests}
+    if ID_COLUMN is not None:
+        shown = {path.replace(entity(sample), "{entity_id}") for path in shown}
+    paths = set(app.openapi()["paths"])
+    assert shown == (paths if ID_COLUMN is not None else paths - {lookup})
     with TestClient(app) as client:
         prediction_id = ""
         for request in requests:
             response = send(client, request.curl(), prediction_id)
-            assert response.status_code == 200, (request.curl(), response.text)
+            expected = lookup_status(client) if request.path.startswith("/predict/") else 200
+            assert response.status_code == expected, (request.curl(), response.text)
             if request.path == "/predict":
                 prediction_id = response.json()["predictions"][0]["prediction_id"]
 
 
+@needs_id
 def test_the_examples_follow_the_sample_data(sample: pd.DataFrame, tmp_path: Path) -> None:
+    assert ID_COLUMN is not None
     changed = sample.copy()
-    changed.loc[0, "customer_id"] = "SOMEONE-ELSE"
+    changed.loc[0, ID_COLUMN] = "SOMEONE-ELSE"
 
     block = render(examples(changed, SAMPLE.relative_to(PROJECT_ROOT)))
 
     assert "/predict/SOMEONE-ELSE" in block
-    assert '"customer_id": "SOMEONE-ELSE"' in block
+    assert f'{json.dumps(ID_COLUMN)}: "SOMEONE-ELSE"' in block

@@ -1,5 +1,6 @@
 """The service and the batch jobs on one store: sequences users run, not one feature alone."""
 
+import functools
 import threading
 from pathlib import Path
 
@@ -12,46 +13,63 @@ from hypothesis import strategies as st
 from pandera.errors import SchemaError, SchemaErrors
 from sqlalchemy.engine import Connection, Engine
 
-from {{cookiecutter.package_name}}.contracts import FEATURE_COLUMNS, FeaturesSchema
-from {{cookiecutter.package_name}}.datagen import generate_customers
+from {{cookiecutter.package_name}} import data
+from {{cookiecutter.package_name}}.contracts import (
+    FEATURE_COLUMNS,
+    TARGET_COLUMN,
+    allowed_values,
+    features_contract,
+    is_text,
+)
+from {{cookiecutter.package_name}}.datagen import generate
 from {{cookiecutter.package_name}}.pipelines.monitor import monitor
 from {{cookiecutter.package_name}}.pipelines.predict import PredictResult, predict
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.serving.predictor import feature_contract_violation
 from {{cookiecutter.package_name}}.settings import Settings
-from {{cookiecutter.package_name}}.store import Store, online_features
-from tests.serving.conftest import record
+from {{cookiecutter.package_name}}.store import Store, json_records, online_features
+from tests.serving.conftest import (
+    an_outcome,
+    another_outcome,
+    entity,
+    lookup_status,
+    needs_id,
+    record,
+)
 from tests.serving.test_durability import metric, wait_until
 
 
+@needs_id
 def test_monitor_runs_after_an_entity_lookup(
-    scored_settings: Settings, customers: pd.DataFrame
+    scored_settings: Settings, table: pd.DataFrame
 ) -> None:
     """GET /predict/{id} logs a prediction without features; monitor reads past it."""
     with TestClient(create_app(scored_settings)) as client:
-        assert client.get(f"/predict/{customers.at[1, 'customer_id']!s}").status_code == 200
-        assert client.get("/predict/NO-SUCH-CUSTOMER").json()["source"] == "baseline"
+        assert client.get(f"/predict/{entity(table, 1)}").status_code == 200
+        unknown = client.get("/predict/NO-SUCH-ENTITY")
+        assert unknown.status_code == lookup_status(client)
 
     report = monitor(scored_settings)
 
-    assert report.recent_rows == len(customers)
+    assert report.recent_rows == len(table)
 
 
-def test_feedback_keeps_the_first_outcome(client: TestClient, customers: pd.DataFrame) -> None:
-    prediction_id = client.post("/predict", json=record(customers)).json()["predictions"][0][
+def test_feedback_keeps_the_first_outcome(client: TestClient, table: pd.DataFrame) -> None:
+    prediction_id = client.post("/predict", json=record(table)).json()["predictions"][0][
         "prediction_id"
     ]
+    outcome, different = an_outcome(table), another_outcome(table)
 
-    first = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 1})
-    again = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 1})
-    other = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 0})
+    first = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": outcome})
+    again = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": outcome})
+    other = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": different})
 
     assert first.status_code == again.status_code == 200
-    assert again.json() == {"prediction_id": prediction_id, "outcome": 1}
+    assert again.json() == {"prediction_id": prediction_id, "outcome": outcome}
     assert other.status_code == 409
-    assert other.json()["outcome"] == 1
+    assert other.json()["outcome"] == outcome
     assert other.json()["prediction_id"] == prediction_id
-    assert "already has outcome 1" in other.json()["detail"]
+    assert f"already has outcome {outcome}" in other.json()["detail"]
     schema = client.get("/openapi.json").json()["paths"]["/feedback"]["post"]["responses"]
     assert {"200", "404", "409", "422"} <= set(schema)
 
@@ -66,30 +84,58 @@ def _replace_stored_features(url: str, entity: str, change: dict[str, object]) -
     store.close()
 
 
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        ({"support_calls": None}, "features contract in support_calls"),
-        ({"tenure_months": -3}, "features contract in tenure_months"),
-        ({"contract": "lifetime"}, "features contract in contract"),
-    ],
-)
+def _broken_features() -> list[tuple[str, object]]:
+    """(feature, value) the features contract refuses: one missing, one out of range, one
+    outside its categories, where the contract has such columns."""
+    columns = {name: features_contract.columns[name] for name in FEATURE_COLUMNS}
+    required = [(name, None) for name, column in columns.items() if not column.nullable]
+    below = [
+        (name, check.statistics["min_value"] - 1)
+        for name, column in columns.items()
+        for check in column.checks
+        if check.name == "greater_than_or_equal_to"
+    ]
+    outside = [
+        (name, "not-" + "-".join(map(str, allowed_values(column) or ())))
+        for name, column in columns.items()
+        if is_text(column) and allowed_values(column) is not None
+    ]
+    return required[:1] + below[:1] + outside[:1]
+
+
+@needs_id
+@pytest.mark.parametrize(("name", "value"), _broken_features())
 def test_stored_features_that_break_the_model_contract_are_not_scored(
-    scored_settings: Settings, customers: pd.DataFrame, change: dict[str, object], reason: str
+    scored_settings: Settings, table: pd.DataFrame, name: str, value: object
 ) -> None:
-    entity = str(customers.at[4, "customer_id"])
-    _replace_stored_features(scored_settings.store.url, entity, change)
+    _replace_stored_features(scored_settings.store.url, entity(table, 4), {name: value})
 
     with TestClient(create_app(scored_settings)) as client:
-        answer = client.get(f"/predict/{entity}").json()
+        answer = client.get(f"/predict/{entity(table, 4)}").json()
         rejected = metric(client, "online_features_rejected_total")
-        fresh = client.get(f"/predict/{customers.at[5, 'customer_id']!s}").json()
+        fresh = client.get(f"/predict/{entity(table, 5)}").json()
 
     assert answer["source"] == "batch"
-    assert reason in answer["reason"]
+    assert f"features contract in {name}" in answer["reason"]
     assert rejected == 1
     assert fresh["source"] == "online-features"
     assert fresh["reason"] is None
+
+
+@functools.cache
+def _valid_features() -> dict[str, object]:
+    """The features of one generated record, as the online feature table holds them."""
+    features = data.build_features(data.clean(generate(1, seed=3)))
+    return json_records(features[list(FEATURE_COLUMNS)])[0]
+
+
+CATEGORIES = sorted(
+    {
+        str(value)
+        for name in FEATURE_COLUMNS
+        for value in allowed_values(features_contract.columns[name]) or ()
+    }
+)
 
 
 @given(
@@ -99,7 +145,7 @@ def test_stored_features_that_break_the_model_contract_are_not_scored(
         st.booleans(),
         st.integers(min_value=-(2**63), max_value=2**63 - 1),
         st.floats(allow_nan=False, allow_infinity=False),  # what JSON can hold
-        st.sampled_from(["dsl", "one-year", "credit-card", "12", "-1"]),
+        st.sampled_from([*CATEGORIES, "12", "-1"]),
         st.text(max_size=12),
     ),
 )
@@ -109,18 +155,8 @@ def test_feature_contract_check_agrees_with_the_features_contract(name: str, val
 
     (The check is stricter than the contract's coercion, which truncates 1.5 to 1.)
     """
-    valid = {
-        "tenure_months": 12,
-        "monthly_charges": 50.0,
-        "total_charges": 600.0,
-        "support_calls": 1,
-        "charges_per_tenure_month": 50.0,
-        "contract": "one-year",
-        "payment_method": "credit-card",
-        "internet_service": "dsl",
-    }
-    features = valid | {name: value}
-    contract = FeaturesSchema.to_schema().select_columns(list(FEATURE_COLUMNS))
+    features = _valid_features() | {name: value}
+    contract = features_contract.select_columns(list(FEATURE_COLUMNS))
     contract.coerce = True
     try:
         contract.validate(pd.DataFrame.from_records([features], columns=FEATURE_COLUMNS))
@@ -136,25 +172,26 @@ def test_feature_contract_check_agrees_with_the_features_contract(name: str, val
         assert name in reason
 
 
+@needs_id
 def test_service_answers_while_a_predict_job_writes(
-    trained_settings: Settings, customers: pd.DataFrame, tmp_path: Path
+    trained_settings: Settings, table: pd.DataFrame, tmp_path: Path
 ) -> None:
     """The job commits chunk by chunk. Paused after its first chunk (when it begins the
     next transaction), /feedback and /history answer 200 and a reader sees the entities
     of the committed chunk updated and the others not yet."""
     rows, chunk_rows = 3_000, 1_000
-    frame = generate_customers(rows, seed=11).drop(columns=["churned"])
-    source = tmp_path / "customers.csv"
+    frame = generate(rows, seed=11).drop(columns=[TARGET_COLUMN])
+    source = tmp_path / "records.csv"
     frame.to_csv(source, index=False)
-    data = trained_settings.data.model_copy(
+    data_settings = trained_settings.data.model_copy(
         update={
             "predict_input_uri": str(source),
             "predictions_uri": str(tmp_path / "predictions.csv"),
             "chunk_rows": chunk_rows,
         }
     )
-    settings = trained_settings.model_copy(update={"data": data})
-    first, last = str(frame.at[0, "customer_id"]), str(frame.at[rows - 1, "customer_id"])
+    settings = trained_settings.model_copy(update={"data": data_settings})
+    first, last = entity(frame, 0), entity(frame, rows - 1)
     reader = Store(settings.store.url)
     paused, resume = threading.Event(), threading.Event()
     outcome: list[PredictResult | BaseException] = []
@@ -183,13 +220,14 @@ def test_service_answers_while_a_predict_job_writes(
     sa.event.listen(Engine, "begin", pause_after_first_chunk)
     try:
         with TestClient(create_app(settings)) as client:
-            prediction_id = client.post("/predict", json=record(customers)).json()["predictions"][
-                0
-            ]["prediction_id"]
+            answer = client.post("/predict", json=record(table)).json()
+            prediction_id = answer["predictions"][0]["prediction_id"]
             worker.start()
             wait_until(paused.is_set, "the job commits its first chunk")
             running = worker.is_alive()
-            feedback = client.post("/feedback", json={"prediction_id": prediction_id, "outcome": 0})
+            feedback = client.post(
+                "/feedback", json={"prediction_id": prediction_id, "outcome": an_outcome(table)}
+            )
             history = client.get("/history", params={"limit": 1})
             written, unwritten = reader.batch_prediction(first), reader.batch_prediction(last)
             resume.set()

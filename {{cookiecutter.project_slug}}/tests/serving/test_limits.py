@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.serving.limits import TokenBuckets
+from {{cookiecutter.package_name}}.serving.schemas import RECORD_COLUMNS
 from {{cookiecutter.package_name}}.settings import ServingSettings, Settings
 from tests.serving.conftest import (
     ADMIN_KEY,
@@ -26,7 +27,7 @@ from tests.serving.conftest import (
 AUTHORIZATION = f"Authorization: Bearer {ADMIN_KEY}\r\n".encode()
 MULTIPART_START = (
     b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
-    b"Content-Type: text/csv\r\n\r\ncustomer_id,tenure_months\r\n"
+    b"Content-Type: text/csv\r\n\r\n" + ",".join(RECORD_COLUMNS[:2]).encode() + b"\r\n"
 )
 
 
@@ -90,35 +91,39 @@ def test_a_streamed_body_is_cut_off_at_the_limit(
 
 
 def test_bodies_within_the_limits_are_served(secured_server: Server, sample: pd.DataFrame) -> None:
-    records = [record(sample, row) for row in range(100)]
-    upload = sample.head(1000).to_csv(index=False).encode()
+    # As many records as fit well within the body limit, a file just over it.
+    rows = min(100, SECURED_BODY_BYTES // (2 * len(json.dumps(record(sample)))))
+    records = [record(sample, row) for row in range(max(rows, 1))]
+    one_copy = sample.to_csv(index=False).encode()
+    copies = 1 + SECURED_BODY_BYTES // len(one_copy)
+    upload = pd.concat([sample] * copies).to_csv(index=False).encode()
     assert len(json.dumps(records)) < SECURED_BODY_BYTES < len(upload) < SECURED_UPLOAD_BYTES
     with httpx.Client(base_url=secured_server.url, headers=bearer(PREDICT_KEY)) as client:
         assert client.post("/predict", json=records).status_code == 200
-        files = {"file": ("customers.csv", upload, "text/csv")}
+        files = {"file": ("records.csv", upload, "text/csv")}
         assert client.post("/predict-batch", files=files).status_code == 200
 
 
 def test_the_json_limit_applies_to_every_route(
-    trained_settings: Settings, customers: pd.DataFrame
+    trained_settings: Settings, table: pd.DataFrame
 ) -> None:
     serving = ServingSettings(max_body_mb=0.001)  # 1 KB
     with TestClient(create_app(trained_settings.model_copy(update={"serving": serving}))) as client:
-        big = [record(customers, row) for row in range(20)]
+        big = [record(table, row) for row in range(20)]
         assert client.post("/predict", json=big).status_code == 413
         padded = {"prediction_id": "0" * 32, "outcome": 1, "note": "y" * 2000}
         assert client.post("/feedback", json=padded).status_code == 413
         assert client.request("GET", "/history", content=b"x" * 2000).status_code == 413
-        assert client.post("/predict", json=record(customers)).status_code == 200
+        assert client.post("/predict", json=record(table)).status_code == 200
 
 
 def test_over_the_rate_a_caller_gets_429_with_retry_after(
-    secured_settings: Settings, customers: pd.DataFrame
+    secured_settings: Settings, table: pd.DataFrame
 ) -> None:
     slow = ServingSettings(rate_limit_per_second=0.01, rate_limit_burst=2)
     with TestClient(create_app(secured_settings.model_copy(update={"serving": slow}))) as client:
         answers = [
-            client.post("/predict", json=record(customers), headers=bearer(PREDICT_KEY))
+            client.post("/predict", json=record(table), headers=bearer(PREDICT_KEY))
             for _ in range(3)
         ]
         other_key = client.get("/history", headers=bearer(ADMIN_KEY))
@@ -132,12 +137,12 @@ def test_over_the_rate_a_caller_gets_429_with_retry_after(
 
 
 def test_without_keys_the_rate_is_per_address(
-    trained_settings: Settings, customers: pd.DataFrame
+    trained_settings: Settings, table: pd.DataFrame
 ) -> None:
     slow = ServingSettings(rate_limit_per_second=0.01, rate_limit_burst=1)
     with TestClient(create_app(trained_settings.model_copy(update={"serving": slow}))) as client:
-        first = client.post("/predict", json=record(customers))
-        invented_key = client.post("/predict", json=record(customers), headers=bearer("x" * 20))
+        first = client.post("/predict", json=record(table))
+        invented_key = client.post("/predict", json=record(table), headers=bearer("x" * 20))
 
     assert (first.status_code, invented_key.status_code) == (200, 429)
 

@@ -57,7 +57,7 @@ def with_history_mode(settings: Settings, mode: str) -> Settings:
 
 @pytest.mark.parametrize("mode", ["durable", "background"])
 def test_database_replaced_by_an_empty_one(
-    trained_settings: Settings, customers: pd.DataFrame, mode: str
+    trained_settings: Settings, table: pd.DataFrame, mode: str
 ) -> None:
     with TestClient(create_app(with_history_mode(trained_settings, mode))) as client:
         assert client.get("/health").json()["detail"]["store"] is True
@@ -69,7 +69,7 @@ def test_database_replaced_by_an_empty_one(
         ready = client.get("/ready")
         health = client.get("/health").json()
         up = store_up(client)
-        answer = client.post("/predict", json=record(customers))
+        answer = client.post("/predict", json=record(table))
 
     assert ready.status_code == 200
     assert health == {"status": "ok", "detail": {"store": False, "history_writes_ok": True}}
@@ -82,7 +82,7 @@ def test_database_replaced_by_an_empty_one(
 
 
 @pytest.mark.parametrize("mode", ["durable", "background"])
-def test_database_down(trained_settings: Settings, customers: pd.DataFrame, mode: str) -> None:
+def test_database_down(trained_settings: Settings, table: pd.DataFrame, mode: str) -> None:
     if sa.make_url(trained_settings.store.url).get_backend_name() != "postgresql":
         pytest.skip("an open SQLite file cannot go down; run with a PostgreSQL store")
     with TestClient(create_app(with_history_mode(trained_settings, mode))) as client:
@@ -90,7 +90,7 @@ def test_database_down(trained_settings: Settings, customers: pd.DataFrame, mode
             ready = client.get("/ready")
             health = client.get("/health").json()
             up = store_up(client)
-            answer = client.post("/predict", json=record(customers))
+            answer = client.post("/predict", json=record(table))
         back = client.get("/health").json()
         history = client.get("/history").json()
 

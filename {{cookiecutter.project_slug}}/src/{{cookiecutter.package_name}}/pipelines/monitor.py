@@ -1,35 +1,48 @@
-"""Monitoring: recent predictions against feedback (accuracy) and training data (drift).
+"""Monitoring: recent predictions against feedback (quality) and training data (drift).
 
-Looks back `monitoring.window_days` in the prediction store. Accuracy is judged on
-predictions that received feedback, once there are `monitoring.min_feedback` of them;
-drift is the population stability index (PSI) of each model feature between the
-training data and the features seen recently (served requests and the latest batch),
-once there are `monitoring.min_rows` of them. A JSON report is written either way;
-`alerts` is non-empty when the model should be retrained.
+Looks back `monitoring.window_days` in the prediction store. Quality is judged on
+predictions that received feedback, once there are `monitoring.min_feedback` of them:
+accuracy for classifiers (alert below `monitoring.min_accuracy`), relative RMSE for
+regression (RMSE / standard deviation of the outcomes; alert above
+`monitoring.max_relative_rmse`). Drift is the population stability index (PSI) of
+each model feature between the training data and the features seen recently (served
+requests and the latest batch), and of the predictions: the current model's answers on
+the training data against its recent ones (P(positive class) for binary, the predicted
+class for multiclass, the value for regression), once there are `monitoring.min_rows`
+of them. A JSON report is written either way; `alerts` is non-empty when the model
+should be retrained.
 """
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import sqlalchemy as sa
 
 from .. import data, io
-from ..contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS
+from ..contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS, TASK
 from ..decorators import log_time
 from ..logs import get_logger
+from ..registry import ModelNotFoundError, Registry
 from ..settings import Settings
-from ..store import Store, utc_now
+from ..store import Store, batch_predictions, predictions, utc_now
 
 logger = get_logger(__name__)
 
 PSI_BINS = 10
 PSI_FLOOR = 1e-4
+MISSING = "<missing>"
+# What the prediction drift compares: the probability, or the prediction itself.
+PREDICTION_OUTPUT = "probability" if TASK == "binary" else "prediction"
+FEEDBACK_METRIC = "relative_rmse" if TASK == "regression" else "accuracy"
 
 
 class RetrainNeededError(Exception):
-    """Monitoring found accuracy below the threshold or drift: retrain the model."""
+    """Monitoring found poor quality on feedback or drift: retrain the model."""
 
 
 @dataclass(frozen=True)
@@ -41,12 +54,17 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class MonitorReport:
+    """What monitor found: `metric` on `labelled` predictions, drift, and the alerts."""
+
     generated_at: datetime
     window_start: datetime
     labelled: int
-    accuracy: float | None
+    metric: str
+    score: float | None
     recent_rows: int
     drift: list[FeatureDrift]
+    prediction_drift: FeatureDrift | None = None
+    recent_predictions: int = 0
     alerts: list[str] = field(default_factory=list)
     report_uri: str = ""
 
@@ -54,35 +72,115 @@ class MonitorReport:
     def retrain_needed(self) -> bool:
         return bool(self.alerts)
 
+    @property
+    def accuracy(self) -> float | None:
+        """Accuracy on feedback (classifiers), None before enough feedback or for regression."""
+        return self.score if self.metric == "accuracy" else None
 
-def _shares(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Share of each population per bin: reference quantiles, or categories."""
-    if reference.name in CATEGORICAL_FEATURES:
-        ref = reference.fillna("<missing>").astype(str)
-        cur = current.fillna("<missing>").astype(str)
+    def summary(self) -> str:
+        """One line: the quality metric on feedback and how much recent data was judged."""
+        score = "n/a" if self.score is None else f"{self.score:.3f}"
+        return (
+            f"{self.metric} {score} ({self.labelled} with feedback),"
+            f" {self.recent_rows} rows, {self.recent_predictions} predictions"
+        )
+
+
+def _numeric_counts(
+    reference: npt.NDArray[np.float64], current: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Counts per reference-quantile bin, plus one bin of missing values."""
+    known = reference[~np.isnan(reference)]
+    if len(known):
+        edges = np.unique(np.quantile(known, np.linspace(0, 1, PSI_BINS + 1)))
+        edges = np.concatenate(([-np.inf], edges[1:-1], [np.inf]))
+    else:
+        edges = np.array([-np.inf, np.inf])
+
+    def counts(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        binned = np.histogram(values[~np.isnan(values)], edges)[0]
+        return np.append(binned, np.isnan(values).sum()).astype(np.int64)
+
+    return counts(reference), counts(current)
+
+
+def _shares(
+    reference: pd.Series, current: pd.Series, categorical: bool
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Share of each population per bin: categories, or reference quantiles (+ missing)."""
+    if categorical:
+        ref = reference.astype(object).where(reference.notna(), MISSING).astype(str)
+        cur = current.astype(object).where(current.notna(), MISSING).astype(str)
         categories = sorted(set(ref) | set(cur))
         counts_ref = ref.value_counts().reindex(categories, fill_value=0).to_numpy()
         counts_cur = cur.value_counts().reindex(categories, fill_value=0).to_numpy()
     else:
-        ref_values = pd.to_numeric(reference, errors="coerce").dropna().to_numpy(dtype=float)
-        cur_values = pd.to_numeric(current, errors="coerce").dropna().to_numpy(dtype=float)
-        edges = np.unique(np.quantile(ref_values, np.linspace(0, 1, PSI_BINS + 1)))
-        edges = np.concatenate(([-np.inf], edges[1:-1], [np.inf]))
-        counts_ref = np.histogram(ref_values, edges)[0]
-        counts_cur = np.histogram(cur_values, edges)[0]
+        counts_ref, counts_cur = _numeric_counts(
+            pd.to_numeric(reference, errors="coerce").to_numpy(dtype=np.float64),
+            pd.to_numeric(current, errors="coerce").to_numpy(dtype=np.float64),
+        )
     shares_ref = np.maximum(counts_ref / max(counts_ref.sum(), 1), PSI_FLOOR)
     shares_cur = np.maximum(counts_cur / max(counts_cur.sum(), 1), PSI_FLOOR)
     return shares_ref, shares_cur
 
 
-def population_stability_index(reference: pd.Series, current: pd.Series) -> float:
-    """PSI of `current` against `reference`: ~0 alike, > 0.2 a significant shift."""
-    expected, actual = _shares(reference, current)
+def population_stability_index(
+    reference: pd.Series, current: pd.Series, categorical: bool | None = None
+) -> float:
+    """PSI of `current` against `reference`: ~0 alike, > 0.2 a significant shift.
+
+    Categories are compared as they are; numbers in ten bins at the reference's
+    deciles. Missing values form a bin of their own. `categorical` defaults to whether
+    the series is named after a categorical feature of the contract.
+    """
+    if categorical is None:
+        categorical = reference.name in CATEGORICAL_FEATURES
+    expected, actual = _shares(reference, current, categorical)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def feedback_score(labelled: pd.DataFrame) -> float:
+    """Accuracy (classifiers) or relative RMSE (regression) of predictions with feedback.
+
+    Relative RMSE is the RMSE over the standard deviation of the outcomes: 1 is no
+    better than always answering their mean.
+    """
+    if TASK != "regression":
+        return float((labelled["prediction"] == labelled["outcome"]).mean())
+    predicted = labelled["prediction"].to_numpy(dtype=np.float64)
+    outcome = labelled["outcome"].to_numpy(dtype=np.float64)
+    rmse = float(np.sqrt(np.mean((predicted - outcome) ** 2)))
+    spread = float(np.std(outcome))
+    if spread > 0:
+        return rmse / spread
+    return 0.0 if rmse == 0 else math.inf
+
+
+def recent_predictions(store: Store, since: datetime, model_version: str) -> pd.Series:
+    """The `PREDICTION_OUTPUT` of one model version since `since`: served and batch."""
+    served = sa.select(predictions.c[PREDICTION_OUTPUT]).where(
+        predictions.c.created_at >= since, predictions.c.model_version == model_version
+    )
+    batch = sa.select(batch_predictions.c[PREDICTION_OUTPUT]).where(
+        batch_predictions.c.scored_at >= since,
+        batch_predictions.c.model_version == model_version,
+    )
+    with store.engine.connect() as connection:
+        values = [row[0] for row in connection.execute(sa.union_all(served, batch))]
+    return pd.Series(values, name=PREDICTION_OUTPUT, dtype=object)
+
+
+def training_predictions(settings: Settings, reference: pd.DataFrame) -> tuple[str, pd.Series]:
+    """The environment's model version and its `PREDICTION_OUTPUT` on the training data."""
+    model, card = Registry(settings.storage.registry_uri, settings.model.name).load(settings.env)
+    scores = model.score(reference, settings.model.threshold)
+    values = scores.probability if PREDICTION_OUTPUT == "probability" else scores.prediction
+    return f"v{card.version}", pd.Series(values, name=PREDICTION_OUTPUT)
 
 
 @log_time
 def monitor(settings: Settings) -> MonitorReport:
+    """Judge recent predictions; write the JSON report and return it (alerts included)."""
     config = settings.monitoring
     now = utc_now()
     since = now - timedelta(days=config.window_days)
@@ -90,38 +188,78 @@ def monitor(settings: Settings) -> MonitorReport:
     try:
         labelled = store.labelled_predictions(since)
         recent = store.recent_features(since)
+        alerts: list[str] = []
+        score = None
+        if len(labelled) >= config.min_feedback:
+            score = feedback_score(labelled)
+            alert = _quality_alert(score, len(labelled), settings)
+            if alert:
+                alerts.append(alert)
+        drift: list[FeatureDrift] = []
+        prediction_drift = None
+        recent_outputs = pd.Series(dtype=object)
+        if len(recent) >= config.min_rows:
+            reference = data.build_features(data.clean(data.load_raw(settings.data.train_uri)))
+            for feature in FEATURE_COLUMNS:
+                psi = population_stability_index(reference[feature], recent[feature])
+                drift.append(FeatureDrift(feature, round(psi, 4), psi > config.max_psi))
+            try:
+                version, trained = training_predictions(settings, reference)
+            except ModelNotFoundError as error:
+                logger.warning("monitor.no_model", reason=str(error))
+            else:
+                recent_outputs = recent_predictions(store, since, version)
+            if len(recent_outputs) >= config.min_rows:
+                categorical = TASK == "multiclass"
+                psi = population_stability_index(trained, recent_outputs, categorical)
+                prediction_drift = FeatureDrift(
+                    f"{PREDICTION_OUTPUT} ({version})", round(psi, 4), psi > config.max_psi
+                )
     finally:
         store.close()
+    drifted = [item for item in [*drift, prediction_drift] if item is not None and item.drifted]
+    if drifted:
+        listed = ", ".join(f"{item.feature} (PSI {item.psi:.2f})" for item in drifted)
+        alerts.append(f"drift in {listed}; monitoring.max_psi is {config.max_psi}")
 
-    alerts: list[str] = []
-    accuracy = None
-    if len(labelled) >= config.min_feedback:
-        accuracy = float((labelled["prediction"] == labelled["outcome"]).mean())
-        if accuracy < config.min_accuracy:
-            alerts.append(
-                f"accuracy {accuracy:.3f} on {len(labelled)} predictions with feedback is below"
-                f" monitoring.min_accuracy {config.min_accuracy}"
-            )
-    drift: list[FeatureDrift] = []
-    if len(recent) >= config.min_rows:
-        reference = data.build_features(data.clean(data.load_raw(settings.data.train_uri)))
-        for feature in FEATURE_COLUMNS:
-            psi = population_stability_index(reference[feature], recent[feature])
-            drift.append(FeatureDrift(feature, round(psi, 4), psi > config.max_psi))
-        drifted = [item for item in drift if item.drifted]
-        if drifted:
-            listed = ", ".join(f"{item.feature} (PSI {item.psi:.2f})" for item in drifted)
-            alerts.append(f"drift in {listed}; monitoring.max_psi is {config.max_psi}")
-
-    report = MonitorReport(now, since, len(labelled), accuracy, len(recent), drift, alerts)
+    report = MonitorReport(
+        generated_at=now,
+        window_start=since,
+        labelled=len(labelled),
+        metric=FEEDBACK_METRIC,
+        score=score,
+        recent_rows=len(recent),
+        drift=drift,
+        prediction_drift=prediction_drift,
+        recent_predictions=len(recent_outputs),
+        alerts=alerts,
+    )
     report_uri = io.join(settings.storage.reports_uri, f"monitor-{now:%Y%m%dT%H%M%SZ}.json")
     io.write_text(report_uri, json.dumps(asdict(report), default=str, indent=2))
     logger.info(
         "monitor.done",
-        accuracy=accuracy,
+        metric=FEEDBACK_METRIC,
+        score=score,
         labelled=len(labelled),
         recent_rows=len(recent),
         alerts=len(alerts),
         report=report_uri,
     )
     return replace(report, report_uri=report_uri)
+
+
+def _quality_alert(score: float, labelled: int, settings: Settings) -> str | None:
+    config = settings.monitoring
+    if TASK == "regression":
+        if score <= config.max_relative_rmse:
+            return None
+        return (
+            f"relative_rmse {score:.3f} on {labelled} predictions with feedback is above"
+            f" monitoring.max_relative_rmse {config.max_relative_rmse}"
+        )
+    if score >= config.min_accuracy:
+        return None
+    return (
+        f"accuracy {score:.3f} on {labelled} predictions with feedback is below"
+        f" monitoring.min_accuracy {config.min_accuracy}"
+    )

@@ -15,6 +15,10 @@ Each id is scored once: the first record of an id wins, in its chunk and across
 chunks; later records with the same id are dropped and counted. The ids seen so far
 are kept as sorted arrays of bytes (ids are ASCII), about as many bytes per id as the
 longest id has characters: 10 million ids of 10 characters take about 100 MB.
+
+A table without an id column (`dataset.ID_COLUMN = None`) has no entities: every row
+is scored, the predictions carry no id, and the store is left alone (online features
+and batch predictions are looked up by id).
 """
 
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -91,16 +95,23 @@ def score(features: pd.DataFrame, model: Model, version: str, threshold: float) 
     return pd.DataFrame({**columns, "model_version": version})
 
 
+def every_record(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Keeps every record: rows of a table without ids are not de-duplicated."""
+    return chunk
+
+
 @dataclass
 class ChunkWriter:
-    """Writes scored chunks to the output and the store, one chunk at a time."""
+    """Writes scored chunks to the output and the store (if any), one chunk at a time."""
 
     output: io.TableWriter
-    store: Store
+    store: Store | None
     scored_at: datetime
 
     def __call__(self, features: pd.DataFrame, scored: pd.DataFrame) -> None:
         self.output.write(scored)
+        if self.store is None:
+            return
         with self.store.transaction() as connection:  # one per chunk: short write locks
             self.store.write_batch(connection, features, scored, self.scored_at)
 
@@ -114,8 +125,10 @@ def predict(
     model, card = Registry(settings.storage.registry_uri, settings.model.name).load(settings.env)
     version = f"v{card.version}"
     rows = 0
+    # The one place a table without ids differs: no de-duplication, no store to refresh.
+    keyed = ID_COLUMN is not None
     unique = FirstRecordPerId()
-    store = Store(settings.store.url)
+    store = Store(settings.store.url) if keyed else None
     scored_at = utc_now()
     try:
         with (
@@ -124,7 +137,8 @@ def predict(
         ):
             write = ChunkWriter(output, store, scored_at)
             written: Future[None] | None = None
-            for chunk in map(unique, data.stream_raw(input_uri, settings.data.chunk_rows)):
+            chunks = data.stream_raw(input_uri, settings.data.chunk_rows)
+            for chunk in map(unique if keyed else every_record, chunks):
                 if chunk.empty:
                     continue
                 features = data.build_features(data.clean(chunk))
@@ -136,7 +150,8 @@ def predict(
             if written is not None:
                 written.result()
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     if unique.dropped:
         logger.warning("predict.duplicates_dropped", rows=unique.dropped, kept="first record")
     logger.info("predict.written", rows=rows, output=output_uri, model_version=version)

@@ -1,4 +1,9 @@
-"""Training: load -> clean -> features -> fit -> evaluate (metric gate) -> register."""
+"""Training: load -> clean -> features -> fit -> evaluate (metric gate) -> register.
+
+The task (dataset.py) picks the estimator and the metrics; `training.metric` and
+`training.gate` decide whether the model is registered. Classifiers are split
+stratified by class; a metric that is undefined on the test split fails the gate.
+"""
 
 import math
 from dataclasses import dataclass
@@ -7,26 +12,26 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from .. import data, io
-from ..contracts import TASK
+from ..contracts import CLASSES, TASK
 from ..decorators import log_time
-from ..logs import get_logger
+from ..logs import get_logger, shorten
 from ..model import GradientBoostingModel
-from ..registry import ModelCard, Registry
+from ..registry import ModelCard, ModelNotFoundError, Registry, RegistryError, baseline_of
 from ..report import evaluate, feature_importance, render_report
-from ..settings import LOWER_IS_BETTER, Settings
+from ..settings import LOWER_IS_BETTER, Settings, TrainingSettings
 
 logger = get_logger(__name__)
 
 
 class MetricGateError(Exception):
-    """The trained model scored below the configured minimum; nothing was registered."""
+    """The trained model failed the metric gate (or its metric is undefined); not registered."""
 
 
 def check_splittable(target: pd.Series, test_size: float) -> None:
     """DataError unless the split leaves rows in both parts (and, for classifiers, every
     class in both parts: a stratified split).
 
-    Data with a single class splits; its metrics are undefined and fail the gate.
+    Data that lacks some class splits; its metrics are undefined (`check_classes`).
     """
     rows = len(target)
     test_rows = math.ceil(rows * test_size)
@@ -45,6 +50,34 @@ def check_splittable(target: pd.Series, test_size: float) -> None:
         )
 
 
+def check_classes(target: pd.Series, gate: TrainingSettings) -> None:
+    """MetricGateError when a classifier's data lacks some of the target's classes.
+
+    A model that never saw a class cannot predict it, and the gate's metric is then
+    undefined (one class: no ROC AUC; a missing class: no macro average over all).
+    """
+    if TASK == "regression":
+        return
+    missing = [label for label in CLASSES if not (target == label).any()]
+    if missing:
+        raise MetricGateError(
+            f"{gate.metric} undefined: the training data lacks the class(es)"
+            f" {shorten(missing)} of {shorten(list(CLASSES))}; model not registered"
+        )
+
+
+def gate_failure(metrics: dict[str, float], gate: TrainingSettings) -> str | None:
+    """Why the metrics fail the gate, or None when they pass."""
+    undefined = sorted(name for name, value in metrics.items() if not math.isfinite(value))
+    if undefined:
+        return f"{', '.join(undefined)} undefined (NaN) on the test split"
+    value = metrics[gate.metric]
+    if gate.passes(value):
+        return None
+    bound = "at most" if gate.metric in LOWER_IS_BETTER else "at least"
+    return f"{gate.metric} {value:.4f} fails the gate (training.gate: {bound} {gate.threshold})"
+
+
 @dataclass(frozen=True)
 class TrainResult:
     card: ModelCard
@@ -53,51 +86,84 @@ class TrainResult:
 
 @log_time
 def train(settings: Settings) -> TrainResult:
+    """Train on `data.train_uri`, judge the test split and register a passing model.
+
+    DataError for data that cannot be split; MetricGateError (and a report named
+    train-rejected.html) when the model fails the gate.
+    """
+    gate = settings.training
     features = data.build_features(data.clean(data.load_raw(settings.data.train_uri)))
     inputs, target = data.split_target(features)
-    check_splittable(target, settings.training.test_size)
+    check_splittable(target, gate.test_size)
+    check_classes(target, gate)
     train_x, test_x, train_y, test_y = train_test_split(
         inputs,
         target,
-        test_size=settings.training.test_size,
-        random_state=settings.training.random_state,
+        test_size=gate.test_size,
+        random_state=gate.random_state,
         stratify=None if TASK == "regression" else target,
     )
     model = GradientBoostingModel(settings.model).fit(train_x, train_y)
+    threshold = settings.model.threshold
     outputs = model.outputs(test_x)
-    scores = model.scores_of(outputs, settings.model.threshold)
+    scores = model.scores_of(outputs, threshold)
     metrics = evaluate(test_y, outputs, scores, model.classes)
     logger.info("train.metrics", **metrics)
 
-    report = render_report(
-        f"{settings.model.name} ({settings.env})",
-        metrics,
-        test_y,
-        outputs,
-        settings.model.threshold,
-        feature_importance(model, test_x, test_y),
-    )
-    gate = settings.training
-    undefined = sorted(name for name, value in metrics.items() if not math.isfinite(value))
-    if undefined or not gate.passes(metrics[gate.metric]):
-        rejected_uri = io.join(settings.storage.reports_uri, "train-rejected.html")
-        io.write_text(rejected_uri, report)
-        reason = (
-            f"{', '.join(undefined)} undefined (NaN) on the test split"
-            if undefined
-            else f"{gate.metric} {metrics[gate.metric]:.4f} fails the gate"
-            f" ({'at most' if gate.metric in LOWER_IS_BETTER else 'at least'} {gate.threshold})"
+    registry = Registry(settings.storage.registry_uri, settings.model.name)
+    previous = _current(registry, settings.env)
+    facts = {
+        "task": TASK,
+        "gate": f"{gate.metric} {'<=' if gate.metric in LOWER_IS_BETTER else '>='}"
+        f" {gate.threshold}",
+        "training data": f"{settings.data.train_uri} ({len(features)} rows:"
+        f" {len(train_y)} train, {len(test_y)} test)",
+        "estimator": model.estimator,
+        "replaces": "nothing (first version for this environment)"
+        if previous is None
+        else f"v{previous.version}: {previous.metric}"
+        f" {previous.metrics.get(previous.metric, float('nan')):.4f}",
+    }
+
+    def report(decision: str) -> str:
+        return render_report(
+            f"{settings.model.name} ({settings.env}): {TASK}, gated on {gate.metric}",
+            facts | {"decision": decision},
+            metrics,
+            test_y,
+            outputs,
+            scores,
+            model.classes,
+            feature_importance(model, test_x, test_y, gate.metric, threshold),
+            gate.metric,
         )
+
+    reason = gate_failure(metrics, gate)
+    if reason is not None:
+        rejected_uri = io.join(settings.storage.reports_uri, "train-rejected.html")
+        io.write_text(rejected_uri, report(f"rejected: {reason}"))
         raise MetricGateError(f"{reason}; model not registered (report: {rejected_uri})")
 
-    registry = Registry(settings.storage.registry_uri, settings.model.name)
     card = registry.register(
         model,
         metrics=metrics,
         data_fingerprint=data.fingerprint(features),
+        metric=gate.metric,
+        baseline=baseline_of(train_y),
     )
     registry.set_alias(settings.env, card.version)
     report_uri = io.join(settings.storage.reports_uri, f"train-v{card.version}.html")
-    io.write_text(report_uri, report)
+    io.write_text(report_uri, report(f"registered as v{card.version}, alias {settings.env!r}"))
     logger.info("train.registered", version=card.version, alias=settings.env, report=report_uri)
     return TrainResult(card=card, report_uri=report_uri)
+
+
+def _current(registry: Registry, env: str) -> ModelCard | None:
+    """The version the environment's alias names now (the one a new model replaces)."""
+    try:
+        return registry.resolve(env)
+    except ModelNotFoundError:
+        return None
+    except RegistryError as error:
+        logger.warning("train.previous_unreadable", reason=str(error))
+        return None

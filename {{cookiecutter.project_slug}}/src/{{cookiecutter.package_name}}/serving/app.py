@@ -60,7 +60,7 @@ from .auth import (
     require,
 )
 from .batcher import MicroBatcher
-from .errors import ValidationErrors, request_invalid, responses
+from .errors import ErrorMessage, ResponseSpec, ValidationErrors, request_invalid, responses
 from .history import HistoryFullError, HistoryWriter
 from .limits import BodyLimit, BodyLimitMiddleware, RateLimitMiddleware, TokenBuckets
 from .metrics import Metrics, MetricsMiddleware
@@ -69,6 +69,8 @@ from .predictor import (
     OutputFormat,
     Predictor,
     Scored,
+    baseline_of,
+    entity_of,
     feature_contract_violation,
 )
 from .schemas import (
@@ -78,13 +80,14 @@ from .schemas import (
     Feedback,
     FeedbackAccepted,
     FeedbackConflict,
-    HistoryItem,
     HistoryPage,
     ModelInfo,
     Prediction,
     PredictResponse,
     RecordOrList,
     Status,
+    history_item,
+    prediction_fields,
 )
 
 logger = get_logger(__name__)
@@ -134,7 +137,9 @@ class Service:
     def open(cls, settings: Settings, metrics: Metrics) -> "Service":
         registry = Registry(settings.storage.registry_uri, settings.model.name)
         model, card = registry.load(settings.env)
-        predictor = Predictor(model, card, settings.model.threshold)
+        threshold = settings.model.threshold
+        baseline = baseline_of(card, settings.serving.baseline_probability, threshold)
+        predictor = Predictor(model, card, threshold, baseline)
         store = Store(settings.store.url)
         metrics.model.info({"name": card.name, "version": predictor.version})
         model_thread = ThreadPoolExecutor(
@@ -267,7 +272,7 @@ async def model_info(service: ServiceDependency) -> ModelInfo:
 async def predict(
     body: Annotated[RecordOrList, Body()], service: ServiceDependency
 ) -> PredictResponse:
-    """Score one customer record or a list of them."""
+    """Score one record or a list of them."""
     records = body if isinstance(body, list) else [body]
     limit = service.settings.serving.max_records
     if len(records) > limit:
@@ -279,7 +284,7 @@ async def predict(
         PredictionRow(
             id=new_prediction_id(),
             created_at=created_at,
-            entity_id=value[ID_COLUMN],
+            entity_id=entity_of(value),
             model_version=service.predictor.version,
             prediction=result.prediction,
             probability=result.probability,
@@ -290,16 +295,7 @@ async def predict(
     ]
     await service.log(rows, "request")
     return PredictResponse(
-        predictions=[
-            Prediction(
-                prediction_id=row.id,
-                customer_id=row.entity_id,
-                prediction=row.prediction,
-                probability=row.probability,
-                model_version=row.model_version,
-            )
-            for row in rows
-        ]
+        predictions=[Prediction.model_validate(prediction_fields(row)) for row in rows]
     )
 
 
@@ -329,7 +325,7 @@ async def predict_batch(
     service: ServiceDependency,
     output: Annotated[OutputFormat, Query(alias="format")] = "csv",
 ) -> Response:
-    """Score an uploaded CSV of customers in chunks; answer CSV or JSON."""
+    """Score an uploaded CSV of records in chunks; answer CSV or JSON."""
     target = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed by the response)
     created_at = utc_now()
 
@@ -361,21 +357,41 @@ async def predict_batch(
     )
 
 
+NO_ID_COLUMN = (
+    "the table has no id column, so no entity can be looked up: re-run adopt with --id"
+    " <column> to name one"
+)
+NO_BASELINE = (
+    "no fresh online features and no batch prediction for this id, and the model card"
+    " records no baseline to answer with"
+)
+ENTITY_RESPONSES: ResponseSpec = {
+    404: {
+        "model": ErrorMessage,
+        "description": "The table has no id column, or nothing to answer for this id",
+    }
+}
+
+
 @router.get(
     "/predict/{entity_id}",
     tags=["predictions"],
     dependencies=PREDICT,
-    responses=responses(401, 403, 429, 503),
+    responses=responses(401, 403, 429, 503) | ENTITY_RESPONSES,
 )
 async def predict_entity(
     entity_id: Annotated[str, Path(pattern=ENTITY_ID_PATTERN)], service: ServiceDependency
 ) -> EntityPrediction:
-    """Predict for a known customer by id: fresh online features, else batch, else baseline.
+    """Predict for a known entity by id: fresh online features, else batch, else baseline.
 
     Stored features that break the served model's feature contract (written before
     the model needed a new column, or with the wrong type) are not scored: the answer
-    falls back to the next source and `reason` says why.
+    falls back to the next source and `reason` says why. The baseline is the model
+    card's (majority class and its share, or mean target). A table without an id
+    column answers 404.
     """
+    if ID_COLUMN is None:
+        raise HTTPException(404, NO_ID_COLUMN)
     settings = service.settings.serving
     now = utc_now()
     stored = await asyncio.to_thread(service.store.online_features, entity_id)
@@ -396,10 +412,11 @@ async def predict_entity(
     elif (batch := await asyncio.to_thread(service.store.batch_prediction, entity_id)) is not None:
         prediction, probability = batch.prediction, batch.probability
         version, source, as_of = batch.model_version, "batch", batch.scored_at
-    else:
-        probability = settings.baseline_probability
-        prediction = int(probability >= service.settings.model.threshold)
+    elif (baseline := service.predictor.baseline) is not None:
+        prediction, probability = baseline.prediction, baseline.probability
         version, source, as_of = "baseline", "baseline", None
+    else:
+        raise HTTPException(404, NO_BASELINE)
     row = PredictionRow(
         id=new_prediction_id(),
         created_at=now,
@@ -410,15 +427,8 @@ async def predict_entity(
         source=source,
     )
     await service.log([row], source)
-    return EntityPrediction(
-        prediction_id=row.id,
-        customer_id=entity_id,
-        prediction=prediction,
-        probability=probability,
-        model_version=version,
-        source=source,
-        as_of=as_of,
-        reason=reason,
+    return EntityPrediction.model_validate(
+        prediction_fields(row) | {"source": source, "as_of": as_of, "reason": reason}
     )
 
 
@@ -446,18 +456,7 @@ async def history(
             offset=offset,
         )
     )
-    items = [
-        HistoryItem(
-            prediction_id=row.id,
-            created_at=row.created_at,
-            entity_id=row.entity_id,
-            model_version=row.model_version,
-            prediction=row.prediction,
-            probability=row.probability,
-            source=row.source,
-        )
-        for row in rows
-    ]
+    items = [history_item(row) for row in rows]
     following = offset + len(items)
     return HistoryPage(
         items=items,

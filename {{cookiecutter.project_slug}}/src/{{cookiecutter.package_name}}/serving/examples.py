@@ -16,14 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..contracts import ID_COLUMN, TARGET_COLUMN
+from .. import io
+from ..contracts import ID_COLUMN, SAMPLE_URI, TARGET_COLUMN
 from ..store import json_records
 from .schemas import InputRecord
 
 BEGIN = "<!-- api-examples: begin (generated from the contract and data/sample) -->"
 END = "<!-- api-examples: end -->"
 BASE_URL = "http://127.0.0.1:8000"
-SAMPLE = Path("data/sample/customers.csv")
+SAMPLE = Path(SAMPLE_URI)
 PREDICTION_ID = "<prediction_id>"  # the id an answer of POST /predict gave
 PREDICT_KEY = "$API_KEY"
 ADMIN_KEY = "$ADMIN_KEY"
@@ -56,23 +57,38 @@ class Example:
 
 
 def examples(sample: pd.DataFrame, sample_path: Path = SAMPLE) -> list[Example]:
-    """A request per endpoint, with the sample's first customer."""
+    """A request per endpoint, with the sample's first record (and its id, if any)."""
     first = json_records(sample.head(1))[0]
-    customer = InputRecord.model_validate(
+    record = InputRecord.model_validate(
         {name: first.get(name) for name in InputRecord.model_fields}
     )
-    entity = str(first[ID_COLUMN])
-    feedback = json.dumps({"prediction_id": PREDICTION_ID, "outcome": first.get(TARGET_COLUMN, 1)})
+    outcome = first.get(TARGET_COLUMN)
+    feedback = json.dumps({"prediction_id": PREDICTION_ID, "outcome": outcome})
+    model = Example("The served model (admin key)", "GET", "/model", ADMIN_KEY)
+    by_id = [model]
+    identity = ID_COLUMN
+    if identity is not None:
+        entity = str(first[identity])
+        by_id = [
+            Example("A known entity, by id", "GET", f"/predict/{entity}", PREDICT_KEY),
+            model,
+            Example(
+                "Past predictions of an entity (admin key)",
+                "GET",
+                f"/history?entity_id={entity}&limit=10",
+                ADMIN_KEY,
+            ),
+        ]
     return [
         Example("The process is alive (open to anyone, as /ready and /metrics)", "GET", "/health"),
         Example("Ready to answer /predict", "GET", "/ready"),
         Example("Prometheus metrics", "GET", "/metrics"),
         Example(
-            "Score a customer (a JSON list of records scores many)",
+            "Score a record (a JSON list of records scores many)",
             "POST",
             "/predict",
             PREDICT_KEY,
-            body=json.dumps(customer.model_dump(mode="json")),
+            body=json.dumps(record.model_dump(mode="json")),
         ),
         Example(
             "Score a CSV file (answer as CSV, or ?format=json)",
@@ -81,14 +97,7 @@ def examples(sample: pd.DataFrame, sample_path: Path = SAMPLE) -> list[Example]:
             PREDICT_KEY,
             upload=str(sample_path),
         ),
-        Example("A known customer, by id", "GET", f"/predict/{entity}", PREDICT_KEY),
-        Example("The served model (admin key)", "GET", "/model", ADMIN_KEY),
-        Example(
-            "Past predictions of a customer (admin key)",
-            "GET",
-            f"/history?entity_id={entity}&limit=10",
-            ADMIN_KEY,
-        ),
+        *by_id,
         Example(
             "The true outcome of a prediction (admin key; the prediction_id of an answer)",
             "POST",
@@ -117,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Print the API examples, or refresh a README.")
     parser.add_argument("--write", type=Path, help="replace the block in this file (README.md)")
     args = parser.parse_args(argv)
-    block = render(examples(pd.read_csv(SAMPLE)))
+    block = render(examples(io.read_table(SAMPLE_URI)))
     if args.write is None:
         print(block)
         return

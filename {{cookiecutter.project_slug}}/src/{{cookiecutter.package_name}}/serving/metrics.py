@@ -2,11 +2,13 @@
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..contracts import CLASSES
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
@@ -35,7 +37,7 @@ class Metrics:
         )
         self.predictions = Counter(
             "predictions",
-            "Predictions served, by predicted class and source.",
+            "Predictions served, by predicted class (regression: 'value') and source.",
             ["prediction", "source"],
             registry=self.registry,
         )
@@ -88,8 +90,13 @@ class Metrics:
 
         return observed
 
-    def count_predictions(self, predictions: list[int], source: str) -> None:
-        for label in (0, 1):
+    def count_predictions(self, predictions: Sequence[object], source: str) -> None:
+        """Count predictions by class; regression values are counted under one label."""
+        if not CLASSES:
+            if predictions:
+                self.predictions.labels(prediction="value", source=source).inc(len(predictions))
+            return
+        for label in CLASSES:
             hits = predictions.count(label)
             if hits:
                 self.predictions.labels(prediction=str(label), source=source).inc(hits)

@@ -3,6 +3,9 @@
 The contracts in `contracts.py` are the single source of truth: each request field
 takes its type, nullability and bounds from the raw contract and its allowed values
 from the clean contract, so a record the API accepts is one the pipelines accept.
+Answers follow the predictions contract: `prediction` is a class label (classifiers)
+or a value (regression), `probability` is there for classifiers only, and the id
+field exists when the table has an id column. Feedback outcomes are target values.
 """
 
 import re
@@ -21,11 +24,13 @@ from pydantic import (
 )
 
 from ..contracts import (
+    ID_COLUMN,
     TARGET_COLUMN,
     clean_contract,
     predictions_contract,
     raw_contract,
 )
+from ..store import Label, PredictionRow
 
 Source = Literal["online-features", "batch", "baseline"]
 
@@ -81,6 +86,9 @@ def contract_field(column: pa.Column, *refinements: pa.Column) -> tuple[Any, Any
             constraints["pattern"] = getattr(
                 statistics["pattern"], "pattern", statistics["pattern"]
             )
+        elif check.name == "in_range":
+            constraints["ge"] = statistics["min_value"]
+            constraints["le"] = statistics["max_value"]
         elif check.name == "isin":
             allowed = tuple(statistics["allowed_values"])
     if allowed is not None:
@@ -166,14 +174,61 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
-class HistoryItem(BaseModel):
+# What a prediction answers, as the predictions contract says: the prediction, and its
+# probability for classifiers (regression answers have no such field).
+ANSWER_FIELDS = contract_fields(predictions_contract, exclude=(ID_COLUMN or "", "model_version"))
+HAS_PROBABILITY = "probability" in ANSWER_FIELDS
+
+
+def prediction_fields(row: PredictionRow) -> dict[str, Any]:
+    """The fields of a Prediction answering a logged prediction."""
+    fields: dict[str, Any] = {
+        "prediction_id": row.id,
+        "prediction": row.prediction,
+        "model_version": row.model_version,
+    }
+    identity = ID_COLUMN
+    if identity is not None:
+        fields[identity] = row.entity_id
+    if HAS_PROBABILITY:
+        fields["probability"] = row.probability
+    return fields
+
+
+class HistoryItemBase(BaseModel):
     prediction_id: str
     created_at: datetime
-    entity_id: str | None
+    entity_id: str | None = Field(description="Null for requests without an id.")
     model_version: str
-    prediction: int
-    probability: float
     source: str
+
+
+if TYPE_CHECKING:
+    HistoryItem = HistoryItemBase
+else:
+    prediction_annotation, _ = ANSWER_FIELDS["prediction"]
+    HistoryItem = create_model(
+        "HistoryItem",
+        __base__=HistoryItemBase,
+        prediction=(prediction_annotation, ...),
+        # Baseline answers may have no probability.
+        **({"probability": (float | None, Field(ge=0, le=1))} if HAS_PROBABILITY else {}),
+    )
+
+
+def history_item(row: PredictionRow) -> HistoryItem:
+    """A logged prediction as an item of GET /history."""
+    fields: dict[str, Any] = {
+        "prediction_id": row.id,
+        "created_at": row.created_at,
+        "entity_id": row.entity_id,
+        "model_version": row.model_version,
+        "prediction": row.prediction,
+        "source": row.source,
+    }
+    if HAS_PROBABILITY:
+        fields["probability"] = row.probability
+    return HistoryItem.model_validate(fields)
 
 
 class HistoryPage(BaseModel):
@@ -188,30 +243,41 @@ class FeedbackBase(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     prediction_id: str = Field(pattern=r"^[0-9a-f]{32}$")
-    outcome: int
+    outcome: Label
 
 
-if TYPE_CHECKING:
-    Feedback = FeedbackBase
-else:
-    Feedback = create_model(
-        "Feedback",
-        __base__=FeedbackBase,
-        outcome=contract_field(raw_contract.columns[TARGET_COLUMN]),
-    )
-
-
-class FeedbackAccepted(BaseModel):
+class FeedbackAcceptedBase(BaseModel):
     prediction_id: str
-    outcome: int
+    outcome: Label
 
 
-class FeedbackConflict(BaseModel):
+class FeedbackConflictBase(BaseModel):
     """The prediction already has a different outcome; it is kept."""
 
     detail: str
     prediction_id: str
-    outcome: int = Field(description="The outcome stored first.")
+    outcome: Label = Field(description="The outcome stored first.")
+
+
+if TYPE_CHECKING:
+    Feedback = FeedbackBase
+    FeedbackAccepted = FeedbackAcceptedBase
+    FeedbackConflict = FeedbackConflictBase
+else:
+    # The outcome is a value of the target column (its classes, or its range).
+    outcome_annotation, outcome_field = contract_field(raw_contract.columns[TARGET_COLUMN])
+    Feedback = create_model(
+        "Feedback", __base__=FeedbackBase, outcome=(outcome_annotation, outcome_field)
+    )
+    FeedbackAccepted = create_model(
+        "FeedbackAccepted", __base__=FeedbackAcceptedBase, outcome=(outcome_annotation, ...)
+    )
+    FeedbackConflict = create_model(
+        "FeedbackConflict",
+        __base__=FeedbackConflictBase,
+        __doc__=FeedbackConflictBase.__doc__,
+        outcome=(outcome_annotation, Field(description="The outcome stored first.")),
+    )
 
 
 class ModelInfo(BaseModel):
