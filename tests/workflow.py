@@ -1,0 +1,148 @@
+"""Helpers of the deep layer: what a rendered project says about its table, and its service.
+
+``dataset_constants`` reads the constants of ``src/<pkg>/dataset.py`` (task, id and
+target columns, sample) without importing the project; ``serving`` runs ``make serve``
+on a free port; ``check_answer`` holds one answered prediction to what the task
+promises a client (a label and its probability, or a number without one).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BakedProject
+
+# How long a starting server may take to answer /health (import, model load, store).
+SERVER_START_TIMEOUT = 120.0
+# The constants of dataset.py every layer reads.
+DATASET_CONSTANTS = ("TASK", "ID_COLUMN", "TARGET_COLUMN", "SAMPLE_URI")
+
+
+def dataset_constants(project: BakedProject) -> dict[str, str | None]:
+    """TASK, ID_COLUMN, TARGET_COLUMN and SAMPLE_URI as src/<pkg>/dataset.py sets them."""
+    path = project.path / "src" / project.answers["package_name"] / "dataset.py"
+    found: dict[str, str | None] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            name, value = node.target.id, node.value
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name, value = node.targets[0].id, node.value
+        else:
+            continue
+        if name in DATASET_CONSTANTS and isinstance(value, ast.Constant):
+            found[name] = value.value
+    missing = [name for name in DATASET_CONSTANTS if name not in found]
+    assert not missing, f"{path} does not set {missing} to a literal"
+    return found
+
+
+def local_config(project: BakedProject) -> dict:
+    return yaml.safe_load((project.path / "configs" / "local.yaml").read_text())
+
+
+def local_path(project: BakedProject, uri: str) -> Path:
+    path = Path(uri.removeprefix("file://"))
+    return path if path.is_absolute() else project.path / path
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def json_value(text: str) -> object:
+    """A CSV cell as the JSON value an API client would send."""
+    if text == "":
+        return None
+    for parse in (int, float):
+        with contextlib.suppress(ValueError):
+            return parse(text)
+    return text
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def request(url: str, body: object | None = None) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    sent = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(sent, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+@contextlib.contextmanager
+def serving(project: BakedProject, env: dict[str, str]) -> Iterator[str]:
+    """``make serve`` on a free port; yields the base URL once /health answers."""
+    port = free_port()
+    log = project.path / "artifacts" / "serve.log"  # artifacts/ is git-ignored
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            ["make", "serve", f"PORT={port}"],
+            cwd=project.path,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: make, uv and uvicorn
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"make serve exited {server.returncode}:\n{log.read_text()}")
+            with contextlib.suppress(OSError):
+                if request(f"{base}/health")[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"make serve did not answer /health:\n{log.read_text()}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def check_answer(
+    answer: dict, record: dict, dataset: dict[str, str | None], labels: set[object]
+) -> None:
+    """One answered prediction as the task promises it to a client.
+
+    Classifiers answer one of the target's ``labels`` and its probability; regression
+    answers a number and no probability. The id of the record comes back.
+    """
+    id_column = dataset["ID_COLUMN"]
+    if id_column is not None:
+        assert answer[id_column] == record[id_column], answer
+    prediction = answer["prediction"]
+    if dataset["TASK"] == "regression":
+        assert isinstance(prediction, int | float) and not isinstance(prediction, bool), answer
+        assert answer.get("probability") is None, f"regression answered a probability: {answer}"
+    else:
+        assert prediction in labels, f"{prediction!r} is not one of the labels {labels}"
+        assert 0.0 <= answer["probability"] <= 1.0, answer
