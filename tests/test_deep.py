@@ -21,6 +21,7 @@ from conftest import BakedProject, bake_project, project_env
 from variants import DEEP, VARIANTS
 from workflow import (
     check_answer,
+    check_no_notebook_tooling,
     csv_rows,
     dataset_constants,
     json_value,
@@ -90,6 +91,8 @@ def test_install_check_and_run_the_workflow(cookies, variant):
     env = project_env()
 
     project.run(["make", "install"], env=env)
+    if answers["include_notebooks"] == "no":
+        check_no_notebook_tooling(project)
     _first_commit(project, env)
     for target in ("check", "train", "predict"):
         project.run(["make", target], env=env)

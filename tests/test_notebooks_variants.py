@@ -1,7 +1,10 @@
-"""Deep layer: the notebook commit workflow, and what include_notebooks=no leaves out.
+"""The notebook commit workflow, and what include_notebooks=no leaves out.
 
-Real git, real pre-commit, real Jupyter kernels inside freshly rendered projects, run the
-way a user would: `make install`, then `git commit`.
+Deep layer: real git, real pre-commit, real Jupyter kernels inside a freshly rendered
+project, run the way a user would: `make install`, then `git commit`. Fast layer: every
+include_notebooks=no variant names no notebook, package or hook; the deep variant
+without notebooks (tests/test_deep.py) checks the same after `make install` (uv.lock
+included), then runs its first commit through every hook and `make check`.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import re
 
 import pytest
 from conftest import BakedProject, bake_project, project_env
+from variants import VARIANTS, covering
+from workflow import check_no_notebook_tooling
 
-pytestmark = pytest.mark.deep
-
-NOTEBOOK_PACKAGES = ("ipykernel", "nbclient", "nbconvert", "nbformat", "nbstripout")
+# Without notebooks, with every docs and serving answer (they add files and targets).
+NO_NOTEBOOKS = covering(["docs", "serving"], where={"include_notebooks": "no"})
 
 
 def git_env() -> dict[str, str]:
@@ -67,6 +71,12 @@ def pre_commit_all_files_changes_nothing(project: BakedProject, env: dict[str, s
     assert status(project, env) == "", f"pre-commit changed files:\n{result.stdout}"
 
 
+@pytest.mark.parametrize("variant", NO_NOTEBOOKS)
+def test_notebooks_no_leaves_no_tooling(cookies_session, variant):
+    check_no_notebook_tooling(bake_project(cookies_session, **VARIANTS[variant]))
+
+
+@pytest.mark.deep
 def test_notebooks_yes_commit_workflow(cookies):
     project = bake_project(cookies, include_notebooks="yes")
     env = git_env()
@@ -112,35 +122,3 @@ def test_notebooks_yes_commit_workflow(cookies):
     html = (project.path / "reports" / "notebooks" / "explore.html").read_text(encoding="utf-8")
     assert re.search(r'<img [^>]*src="data:image/png;base64,', html), "the plot is embedded"
     assert status(project, env).split() == ["??", "reports/notebooks/explore.html"]
-
-
-def test_notebooks_no_leaves_no_tooling(cookies):
-    project = bake_project(cookies, include_notebooks="no")
-    env = git_env()
-    project.run("make install", env=env)
-
-    leftovers = [
-        name
-        for name in ("notebooks", "reports", "scripts/notebooks_to_html.py")
-        if (project.path / name).exists()
-    ]
-    assert not leftovers
-    assert not any(name.endswith(".ipynb") for name in project.files())
-    texts = {
-        name: (project.path / name).read_text(encoding="utf-8")
-        for name in (
-            "pyproject.toml",
-            "uv.lock",
-            ".pre-commit-config.yaml",
-            "Makefile",
-            "README.md",
-            ".gitignore",
-        )
-    }
-    for name, text in texts.items():
-        found = [word for word in (*NOTEBOOK_PACKAGES, "notebook", "ipynb") if word in text.lower()]
-        assert not found, f"{name} still mentions {found}"
-    assert "jupyter" not in texts["uv.lock"]
-
-    project.run("make check", env=env)
-    pre_commit_all_files_changes_nothing(project, env)

@@ -28,6 +28,8 @@ from conftest import BakedProject
 
 # How long a starting server may take to answer /health (import, model load, store).
 SERVER_START_TIMEOUT = 120.0
+# What include_notebooks=yes adds to the dependencies.
+NOTEBOOK_PACKAGES = ("ipykernel", "nbclient", "nbconvert", "nbformat", "nbstripout")
 # The constants of dataset.py every layer reads.
 DATASET_CONSTANTS = ("TASK", "ID_COLUMN", "TARGET_COLUMN", "SAMPLE_URI")
 
@@ -146,3 +148,28 @@ def check_answer(
     else:
         assert prediction in labels, f"{prediction!r} is not one of the labels {labels}"
         assert 0.0 <= answer["probability"] <= 1.0, answer
+
+
+def check_no_notebook_tooling(project: BakedProject) -> None:
+    """An include_notebooks=no project names no notebook, package or hook (nor uv.lock)."""
+    leftovers = [
+        name
+        for name in ("notebooks", "reports", "scripts/notebooks_to_html.py")
+        if (project.path / name).exists()
+    ]
+    assert not leftovers
+    assert not any(name.endswith(".ipynb") for name in project.files())
+    for name in (
+        "pyproject.toml",
+        "uv.lock",
+        ".pre-commit-config.yaml",
+        "Makefile",
+        "README.md",
+        ".gitignore",
+    ):
+        if name == "uv.lock" and not (project.path / name).exists():
+            continue  # written by make install
+        text = (project.path / name).read_text(encoding="utf-8").lower()
+        found = [word for word in (*NOTEBOOK_PACKAGES, "notebook", "ipynb") if word in text]
+        assert not found, f"{name} still mentions {found}"
+        assert name != "uv.lock" or "jupyter" not in text
