@@ -4,7 +4,7 @@
 
 For each size and input format, in a fresh process each: rows/second of the whole
 predict job (read, contract, clean, features, predict, contract, write, store updates)
-beside raw in-memory `model.predict_proba` on the same rows, and the peak memory of
+beside raw in-memory `model.outputs` on the same rows, and the peak memory of
 each. The job streams its input in chunks (`data.chunk_rows`), so its peak memory
 should stay flat as the input grows. `--huge` adds 10 million rows. On a busy
 machine wall-clock rates swing with the neighbours' load; the CPU ratio (rows per
@@ -27,14 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from {{cookiecutter.package_name}} import data, io, runtime
-from {{cookiecutter.package_name}}.datagen import generate_customers
+from {{cookiecutter.package_name}} import data, datagen, io, runtime
 from {{cookiecutter.package_name}}.pipelines.predict import predict
 from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.registry import Registry
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, load_settings
 
-# Rows generated, and scored by raw predict_proba, per block: bounds their memory.
+# Rows generated, and scored by raw model.outputs, per block: bounds their memory.
 BLOCK_ROWS = 1_000_000
 HUGE_ROWS = 10_000_000
 
@@ -67,10 +66,10 @@ def run_child(*args: str) -> dict[str, float]:
 
 def generate(uri: str, rows: int) -> None:
     """Write `rows` customers (distinct ids) block by block."""
-    with io.table_writer(uri, generate_customers(0, with_label=False)) as output:
+    with io.table_writer(uri, datagen.generate(0, with_label=False)) as output:
         for seed, start in enumerate(range(0, rows, BLOCK_ROWS), start=1):
             output.write(
-                generate_customers(min(BLOCK_ROWS, rows - start), seed=seed, with_label=False)
+                datagen.generate(min(BLOCK_ROWS, rows - start), seed=seed, with_label=False)
             )
 
 
@@ -92,7 +91,7 @@ def child(mode: str, input_uri: str, rows: int, workdir: Path) -> None:
         for chunk in data.stream_raw(input_uri, BLOCK_ROWS):
             features = data.build_features(data.clean(chunk))
             start, cpu_start = time.perf_counter(), time.process_time()
-            model.predict_proba(features)
+            model.outputs(features)
             seconds += time.perf_counter() - start
             cpu_seconds += time.process_time() - cpu_start
     result = {

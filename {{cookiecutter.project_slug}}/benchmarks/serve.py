@@ -40,7 +40,8 @@ from threadpoolctl import threadpool_limits
 
 from {{cookiecutter.package_name}} import data
 from {{cookiecutter.package_name}}.contracts import TARGET_COLUMN
-from {{cookiecutter.package_name}}.datagen import generate_customers
+from {{cookiecutter.package_name}}.datagen import generate
+from {{cookiecutter.package_name}}.features import clean_columns, feature_columns
 from {{cookiecutter.package_name}}.logs import configure_logging
 from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.registry import Registry
@@ -96,11 +97,11 @@ def in_process(records: list[dict[str, Any]], seconds: float) -> dict[str, float
 
     def columns() -> None:
         values = data.columns_from_records(records[:1], RECORD_COLUMNS)
-        values |= data.clean_columns(values)
-        model.predict_proba_columns(values | data.feature_columns(values))
+        values |= clean_columns(values)
+        model.outputs_columns(values | feature_columns(values))
 
     def pipeline() -> None:
-        model.predict_proba(features)
+        model.outputs(features)
 
     rates = {}
     with threadpool_limits(limits=1):  # as in the service: one thread per native pool
@@ -232,7 +233,7 @@ def main() -> None:
         settings = load_settings("local")
         limit_threads(settings.runtime.threads)
         train(settings)
-        customers = generate_customers(1000, seed=5).drop(columns=[TARGET_COLUMN])
+        customers = generate(1000, seed=5).drop(columns=[TARGET_COLUMN])
         records = [
             {str(key): (None if pd.isna(value) else value) for key, value in record.items()}
             for record in customers.to_dict("records")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import structlog
 
 from {{cookiecutter.package_name}} import io
-from {{cookiecutter.package_name}}.datagen import generate_customers
+from {{cookiecutter.package_name}}.datagen import generate
 from {{cookiecutter.package_name}}.settings import (
     DataSettings,
     LoggingSettings,
@@ -37,8 +37,14 @@ def _reset_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def customers() -> pd.DataFrame:
-    return generate_customers(400, seed=7)
+def table() -> pd.DataFrame:
+    """400 labelled rows drawn from the contract (whatever the table is)."""
+    return generate(400, seed=7)
+
+
+@pytest.fixture
+def customers(table: pd.DataFrame) -> pd.DataFrame:
+    return table
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pandera.errors import SchemaErrors
 from . import io, runtime
 from .contracts import describe_violation
 from .data import DataError
-from .datagen import generate_customers
+from .datagen import generate
 from .logs import configure_logging, get_logger, shorten
 from .model import ModelLoadError
 from .pipelines.monitor import RetrainNeededError, monitor
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
     if settings is not None:
         prepare(args, settings)
     if args.command == "generate":
-        frame = generate_customers(args.rows, seed=args.seed, with_label=not args.no_label)
+        frame = generate(args.rows, seed=args.seed, with_label=not args.no_label)
         io.write_table(args.output, frame)
         print(f"wrote {len(frame)} rows to {args.output}")
     elif args.command == "train" and settings is not None:

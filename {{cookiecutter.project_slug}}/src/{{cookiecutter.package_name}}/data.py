@@ -1,10 +1,8 @@
 """Workflow steps on data: load (raw contract), clean (clean contract), features."""
 
 import csv
-import functools
 import hashlib
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,14 +12,15 @@ import pandera.pandas as pa
 import pyarrow as arrow
 
 from . import io
+from .columns import Columns
 from .contracts import (
-    CATEGORICAL_FEATURES,
     ID_COLUMN,
     TARGET_COLUMN,
-    CleanSchema,
-    FeaturesSchema,
-    RawSchema,
+    clean_contract,
+    features_contract,
+    raw_contract,
 )
+from .features import clean_columns, feature_columns
 from .decorators import log_call, log_time
 from .logs import shorten
 
@@ -60,11 +59,6 @@ def unreadable(uri: str, error: Exception) -> Exception:
             "save the file as UTF-8 CSV"
         )
     return DataError(f"{uri}: not a readable CSV file ({shorten(reason)})")
-
-
-raw_contract = RawSchema.to_schema()
-clean_contract = CleanSchema.to_schema()
-features_contract = FeaturesSchema.to_schema()
 
 
 def _array_dtype(column: pa.Column) -> type[np.generic] | type[object]:
@@ -118,12 +112,14 @@ def stream_raw(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
 @log_call
 @pa.check_output(clean_contract, lazy=True)
 def clean(raw: pd.DataFrame) -> pd.DataFrame:
-    """Normalise categories, drop duplicate customers (first wins), fill derivable charges."""
-    return apply_cleaning(raw.drop_duplicates(subset=ID_COLUMN, keep="first"))
+    """Drop duplicate entities (first wins), then apply the cleaning rules of `features.py`."""
+    if ID_COLUMN is not None:
+        raw = raw.drop_duplicates(subset=ID_COLUMN, keep="first")
+    return apply_cleaning(raw)
 
 
 def apply_cleaning(raw: pd.DataFrame) -> pd.DataFrame:
-    """Clean each row (categories, charges) without contract check, logging or de-duplication.
+    """Clean each row without contract check, logging or de-duplication.
 
     The frame form of `clean_columns`, which the service calls on the records its
     request models already validated field by field.
@@ -135,48 +131,13 @@ def apply_cleaning(raw: pd.DataFrame) -> pd.DataFrame:
 @log_call
 @pa.check_output(features_contract, lazy=True)
 def build_features(clean_frame: pd.DataFrame) -> pd.DataFrame:
-    """Add engineered features used by the model."""
+    """Add the engineered features of `features.py`."""
     return add_features(clean_frame)
 
 
 def add_features(clean_frame: pd.DataFrame) -> pd.DataFrame:
     """The feature transformation alone, without contract check or logging."""
     return with_columns(clean_frame, feature_columns(columns_of(clean_frame)))
-
-
-# The rules of cleaning and feature engineering, written once, on columns: one NumPy
-# array per column. Batch frames and the service's few records both go through them;
-# a request's records become arrays far faster than they become a DataFrame.
-Columns = dict[str, npt.NDArray[Any]]
-SEPARATORS = re.compile(r"[\s_]+")
-
-
-def clean_columns(raw: Columns) -> Columns:
-    """The cleaned values of the columns that cleaning changes."""
-    cleaned = {name: map_text(raw[name], normalise_category) for name in CATEGORICAL_FEATURES}
-    total = raw["total_charges"]
-    derived = raw["monthly_charges"] * raw["tenure_months"]
-    cleaned["total_charges"] = np.where(np.isnan(total), derived, total)
-    return cleaned
-
-
-def feature_columns(clean: Columns) -> Columns:
-    """The engineered features, computed from clean columns."""
-    tenure = np.maximum(clean["tenure_months"], 1).astype(np.float64)
-    return {"charges_per_tenure_month": clean["total_charges"] / tenure}
-
-
-@functools.lru_cache(maxsize=4096)
-def normalise_category(text: str) -> str | None:
-    """Lower case, words joined by "-" ("Month to month" -> "month-to-month"); "" is missing."""
-    return SEPARATORS.sub("-", text.strip().lower()) or None
-
-
-def map_text(values: npt.NDArray[Any], rule: Callable[[str], object]) -> npt.NDArray[Any]:
-    """`rule` applied to each distinct text value once; missing values stay missing (None)."""
-    codes, distinct = pd.factorize(values)
-    mapped = np.array([*(rule(str(value)) for value in distinct), None], dtype=object)
-    return mapped[codes]  # code -1 (missing) takes the final None
 
 
 def columns_of(frame: pd.DataFrame) -> Columns:

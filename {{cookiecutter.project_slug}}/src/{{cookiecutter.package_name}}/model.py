@@ -16,12 +16,12 @@ import pandas as pd
 import skops.io as sio
 from pydantic import JsonValue
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from .contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
+from .contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES, TASK
 from .logs import shorten
 from .settings import ModelSettings
 
@@ -29,6 +29,10 @@ TRUSTED_TYPES = (
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
+
+
+# The estimator of each task: a classifier, or a regressor for regression.
+ESTIMATORS = {False: HistGradientBoostingClassifier, True: HistGradientBoostingRegressor}
 
 
 class ModelLoadError(Exception):
@@ -54,6 +58,19 @@ def json_safe(value: object) -> JsonValue:
     return repr(value)
 
 
+@dataclass(frozen=True)
+class Scores:
+    """A model's answers: the prediction per row and, for classifiers, its probability.
+
+    Binary: the probability of the positive class (the second of `classes`), and the
+    prediction is the positive class where it reaches the threshold. Multiclass: the
+    most probable class and its probability. Regression: the value, no probability.
+    """
+
+    prediction: npt.NDArray[Any]
+    probability: npt.NDArray[np.float64] | None
+
+
 class Model(ABC):
     """What the pipelines and the service need from a model."""
 
@@ -61,8 +78,14 @@ class Model(ABC):
     def fit(self, features: pd.DataFrame, target: pd.Series) -> Self: ...
 
     @abstractmethod
-    def predict_proba(self, features: pd.DataFrame) -> npt.NDArray[np.float64]:
-        """Probability of the positive class for each row."""
+    def outputs(self, features: pd.DataFrame) -> npt.NDArray[np.float64]:
+        """The estimator's answer per row: P(positive class) for binary, class probabilities
+        (rows x classes, in `classes` order) for multiclass, values for regression."""
+
+    @property
+    @abstractmethod
+    def classes(self) -> tuple[Any, ...]:
+        """The classes a classifier learnt, in order; empty for regression."""
 
     @abstractmethod
     def save(self) -> bytes:
@@ -86,20 +109,33 @@ class Model(ABC):
     def params(self) -> dict[str, JsonValue]:
         """The estimator's actual hyperparameters, JSON-safe (recorded in the model card)."""
 
-    def predict_proba_columns(
-        self, columns: Mapping[str, npt.NDArray[Any]]
-    ) -> npt.NDArray[np.float64]:
-        """`predict_proba` of features held as one array per column (a request's records).
+    def outputs_columns(self, columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
+        """`outputs` of features held as one array per column (a request's records).
 
-        The same probabilities as `predict_proba` on a frame of these columns; models
-        may answer faster for a few rows by skipping the frame.
+        The same answers as `outputs` on a frame of these columns; models may answer
+        faster for a few rows by skipping the frame.
         """
-        return self.predict_proba(
-            pd.DataFrame({name: columns[name] for name in self.feature_names})
-        )
+        return self.outputs(pd.DataFrame({name: columns[name] for name in self.feature_names}))
 
-    def predict(self, features: pd.DataFrame, threshold: float = 0.5) -> npt.NDArray[np.int64]:
-        return (self.predict_proba(features) >= threshold).astype(np.int64)
+    def score(self, features: pd.DataFrame, threshold: float = 0.5) -> Scores:
+        """Predictions (and probabilities, for classifiers) of a frame of features."""
+        return self.scores_of(self.outputs(features), threshold)
+
+    def score_columns(
+        self, columns: Mapping[str, npt.NDArray[Any]], threshold: float = 0.5
+    ) -> Scores:
+        """`score` of features held as one array per column."""
+        return self.scores_of(self.outputs_columns(columns), threshold)
+
+    def scores_of(self, outputs: npt.NDArray[np.float64], threshold: float) -> Scores:
+        """Turn `outputs` into predictions, as the task (dataset.py) says."""
+        if not self.classes:
+            return Scores(np.asarray(outputs, dtype=np.float64), None)
+        labels = np.asarray(self.classes)
+        if outputs.ndim == 1:
+            return Scores(labels[(outputs >= threshold).astype(np.intp)], outputs)
+        best = outputs.argmax(axis=1)
+        return Scores(labels[best], outputs[np.arange(len(outputs)), best])
 
 
 @dataclass(frozen=True)
@@ -199,7 +235,10 @@ def _one_hot(transformer: object, columns: list[str], start: int) -> list[_OneHo
 
 
 class GradientBoostingModel(Model):
-    """Imputation and one-hot encoding followed by histogram gradient boosting."""
+    """Imputation and one-hot encoding followed by histogram gradient boosting.
+
+    A classifier for the binary and multiclass tasks, a regressor for regression.
+    """
 
     def __init__(self, settings: ModelSettings | None = None) -> None:
         settings = settings or ModelSettings()
@@ -215,14 +254,14 @@ class GradientBoostingModel(Model):
                 ("categorical", categorical, list(CATEGORICAL_FEATURES)),
             ]
         )
-        classifier = HistGradientBoostingClassifier(
+        estimator = ESTIMATORS[TASK == "regression"](
             learning_rate=settings.learning_rate,
             max_iter=settings.max_iter,
             max_leaf_nodes=settings.max_leaf_nodes,
             early_stopping=False,
             random_state=0,
         )
-        self.pipeline = Pipeline([("preprocess", preprocess), ("classifier", classifier)])
+        self.pipeline = Pipeline([("preprocess", preprocess), ("estimator", estimator)])
         self.encoder: MatrixEncoder | None = None
 
     @property
@@ -243,18 +282,25 @@ class GradientBoostingModel(Model):
         self.encoder = _fast_encoder(self.pipeline)
         return self
 
-    def predict_proba(self, features: pd.DataFrame) -> npt.NDArray[np.float64]:
-        probabilities = self.pipeline.predict_proba(features[self.feature_names])
-        return np.asarray(probabilities[:, 1], dtype=np.float64)
+    @property
+    def classes(self) -> tuple[Any, ...]:
+        final = self.pipeline.steps[-1][1]
+        return tuple(getattr(final, "classes_", ()))
 
-    def predict_proba_columns(
-        self, columns: Mapping[str, npt.NDArray[Any]]
-    ) -> npt.NDArray[np.float64]:
+    def outputs(self, features: pd.DataFrame) -> npt.NDArray[np.float64]:
+        return self._answer(self.pipeline, features[self.feature_names])
+
+    def outputs_columns(self, columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
         if self.encoder is None:
-            return super().predict_proba_columns(columns)
-        classifier = self.pipeline.steps[-1][1]
-        probabilities = classifier.predict_proba(self.encoder.encode(columns))
-        return np.asarray(probabilities[:, 1], dtype=np.float64)
+            return super().outputs_columns(columns)
+        return self._answer(self.pipeline.steps[-1][1], self.encoder.encode(columns))
+
+    @staticmethod
+    def _answer(estimator: Any, inputs: Any) -> npt.NDArray[np.float64]:
+        if not hasattr(estimator, "predict_proba"):
+            return np.asarray(estimator.predict(inputs), dtype=np.float64)
+        probabilities = np.asarray(estimator.predict_proba(inputs), dtype=np.float64)
+        return probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities
 
     def save(self) -> bytes:
         payload: bytes = sio.dumps(self.pipeline)
@@ -282,10 +328,11 @@ class GradientBoostingModel(Model):
                 f"unreadable skops model file ({type(error).__name__}: {shorten(str(error))})"
             ) from None
         final = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
-        if not isinstance(final, HistGradientBoostingClassifier):
+        expected = ESTIMATORS[TASK == "regression"]
+        if not isinstance(final, expected):
             raise ModelLoadError(
                 f"the stored model is a {shorten(type(final).__name__)}, expected a Pipeline"
-                " ending in HistGradientBoostingClassifier (the kind this project trains)"
+                f" ending in {expected.__name__} (what this project trains for its {TASK} task)"
             )
         model = cls.__new__(cls)
         model.pipeline = pipeline
@@ -294,7 +341,7 @@ class GradientBoostingModel(Model):
 
 
 def _fast_encoder(pipeline: Pipeline) -> MatrixEncoder | None:
-    """The encoder feeding the classifier a plain matrix, if the pipeline allows one."""
+    """The encoder feeding the estimator a plain matrix, if the pipeline allows one."""
     if len(pipeline.steps) != 2 or hasattr(pipeline.steps[-1][1], "feature_names_in_"):
-        return None  # a classifier fitted on named columns wants a frame
+        return None  # an estimator fitted on named columns wants a frame
     return MatrixEncoder.of(pipeline.steps[0][1])

@@ -20,32 +20,68 @@ from sklearn.metrics import (
     RocCurveDisplay,
     accuracy_score,
     f1_score,
+    mean_absolute_error,
     precision_score,
+    r2_score,
     recall_score,
     roc_auc_score,
+    root_mean_squared_error,
 )
 
-from .model import Model
+from .model import Model, Scores
 
 
 def evaluate(
-    target: pd.Series, probabilities: npt.NDArray[np.float64], threshold: float
+    target: pd.Series, outputs: npt.NDArray[np.float64], scores: Scores, classes: tuple[object, ...]
 ) -> dict[str, float]:
-    predictions = (probabilities >= threshold).astype(int)
+    """The test-split metrics of the task: the gate picks one of them (training.metric)."""
+    truth, predicted = target.to_numpy(), scores.prediction
+    if not classes:
+        rmse = float(root_mean_squared_error(truth, predicted))
+        spread = float(np.std(truth))
+        return {
+            "r2": float(r2_score(truth, predicted)) if len(truth) > 1 else float("nan"),
+            "rmse": rmse,
+            "mae": float(mean_absolute_error(truth, predicted)),
+            "relative_rmse": rmse / spread if spread > 0 else float("nan"),
+        }
+    if len(classes) > 2:
+        return {
+            "f1_macro": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+            "accuracy": float(accuracy_score(truth, predicted)),
+            "precision_macro": float(
+                precision_score(truth, predicted, average="macro", zero_division=0)
+            ),
+            "recall_macro": float(recall_score(truth, predicted, average="macro", zero_division=0)),
+        }
+    positive = classes[1]
     return {
-        "roc_auc": float(roc_auc_score(target, probabilities)),
-        "accuracy": float(accuracy_score(target, predictions)),
-        "precision": float(precision_score(target, predictions, zero_division=0)),
-        "recall": float(recall_score(target, predictions, zero_division=0)),
-        "f1": float(f1_score(target, predictions, zero_division=0)),
+        "roc_auc": float(roc_auc_score(truth == positive, outputs))
+        if len(set(truth.tolist())) > 1
+        else float("nan"),
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "precision": float(precision_score(truth, predicted, pos_label=positive, zero_division=0)),
+        "recall": float(recall_score(truth, predicted, pos_label=positive, zero_division=0)),
+        "f1": float(f1_score(truth, predicted, pos_label=positive, zero_division=0)),
     }
 
 
+def importance_metric(classes: tuple[object, ...]) -> str:
+    """The metric permutation importance measures the drop of."""
+    return "R²" if not classes else "ROC AUC" if len(classes) == 2 else "accuracy"
+
+
 def feature_importance(model: Model, features: pd.DataFrame, target: pd.Series) -> pd.Series:
-    """Permutation importance (drop in ROC AUC) of each model feature."""
+    """Permutation importance of each model feature: the drop of `importance_metric`."""
+    classes = model.classes
 
     def score(_: object, frame: pd.DataFrame, labels: pd.Series) -> float:
-        return float(roc_auc_score(labels, model.predict_proba(frame)))
+        outputs = model.outputs(frame)
+        if not classes:
+            return float(r2_score(labels, outputs))
+        if len(classes) == 2:
+            return float(roc_auc_score(labels == classes[1], outputs))
+        return float(accuracy_score(labels, model.scores_of(outputs, 0.5).prediction))
 
     result = permutation_importance(
         model, features[model.feature_names], target, scoring=score, n_repeats=5, random_state=0

@@ -1,14 +1,14 @@
 """Typed settings: configs/<env>.yaml, overridden by environment variables.
 
 Environment variable names are the prefix below plus the key path joined by `__`, e.g.
-    {{ cookiecutter.package_name | upper }}_TRAINING__MIN_ROC_AUC=0.8
+    {{ cookiecutter.package_name | upper }}_TRAINING__GATE=0.8
 """
 
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, {% if cookiecutter.serving == "fastapi" %}SecretStr, {% endif %}ValidationError
+from pydantic import BaseModel, ConfigDict, Field, {% if cookiecutter.serving == "fastapi" %}SecretStr, {% endif %}ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,6 +16,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from .dataset import MODEL_NAME, TASK
 from .logs import shorten
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
@@ -27,24 +28,69 @@ class Section(BaseModel):
 
 
 class DataSettings(Section):
-    train_uri: str = Field(min_length=1, description="Labelled customers used for training.")
-    predict_input_uri: str = Field(min_length=1, description="Customers to score in batch.")
+    train_uri: str = Field(min_length=1, description="Labelled rows used for training.")
+    predict_input_uri: str = Field(min_length=1, description="Rows to score in batch.")
     predictions_uri: str = Field(min_length=1, description="Where batch predictions go.")
     chunk_rows: int = Field(default=50_000, gt=0, description="Rows per batch-scoring chunk.")
 
 
 class ModelSettings(Section):
-    name: str = Field(default="churn-classifier", pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(default=MODEL_NAME, pattern=r"^[a-z0-9][a-z0-9-]*$")
     learning_rate: float = Field(default=0.05, gt=0, le=1)
     max_iter: int = Field(default=150, gt=0)
     max_leaf_nodes: int = Field(default=15, ge=2)
-    threshold: float = Field(default=0.5, gt=0, lt=1)
+    threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="Binary task: P(positive class) to predict it."
+    )
+
+
+Metric = Literal["roc_auc", "accuracy", "f1", "f1_macro", "r2", "relative_rmse"]
+# The metrics each task can gate on; the first is the default, with its default gate.
+TASK_METRICS: dict[str, tuple[Metric, ...]] = {
+    "binary": ("roc_auc", "accuracy", "f1"),
+    "multiclass": ("f1_macro", "accuracy"),
+    "regression": ("r2", "relative_rmse"),
+}
+DEFAULT_GATES: dict[Metric, float] = {
+    "roc_auc": 0.7,
+    "accuracy": 0.7,
+    "f1": 0.5,
+    "f1_macro": 0.5,
+    "r2": 0.3,
+    "relative_rmse": 0.8,
+}
+# Metrics where lower is better: the gate is a maximum.
+LOWER_IS_BETTER: frozenset[Metric] = frozenset({"relative_rmse"})
 
 
 class TrainingSettings(Section):
     test_size: float = Field(default=0.2, gt=0, lt=1)
     random_state: int = 42
-    min_roc_auc: float = Field(default=0.7, ge=0, le=1, description="Metric gate.")
+    metric: Metric = Field(
+        default=TASK_METRICS[TASK][0], description="The metric the gate judges (test split)."
+    )
+    gate: float | None = Field(
+        default=None,
+        description="The metric's minimum (maximum for relative_rmse); null: its default.",
+    )
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> "TrainingSettings":
+        if self.metric not in TASK_METRICS[TASK]:
+            known = ", ".join(TASK_METRICS[TASK])
+            raise ValueError(f"metric {self.metric!r} does not fit the {TASK} task ({known})")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        """The gate's value: configured, or the metric's default."""
+        return DEFAULT_GATES[self.metric] if self.gate is None else self.gate
+
+    def passes(self, value: float) -> bool:
+        """Whether a metric value passes the gate."""
+        if self.metric in LOWER_IS_BETTER:
+            return value <= self.threshold
+        return value >= self.threshold
 
 
 class StorageSettings(Section):

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .contracts import FEATURE_COLUMNS, ID_COLUMN, FeaturesSchema
+from .contracts import FEATURE_COLUMNS, ID_COLUMN, features_contract
 from .logs import get_logger, shorten
 
 logger = get_logger(__name__)
@@ -64,7 +64,7 @@ feedback = sa.Table(
 
 def column_type(name: str) -> sa.types.TypeEngine[Any]:
     """The SQL type of a column of the features contract (int64 -> BIGINT, ...)."""
-    dtype = FeaturesSchema.to_schema().columns[name].dtype.type
+    dtype = features_contract.columns[name].dtype.type
     if pd.api.types.is_bool_dtype(dtype):
         return sa.Boolean()
     if pd.api.types.is_integer_dtype(dtype):

@@ -26,7 +26,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from .. import data, io
-from ..contracts import ID_COLUMN, PredictionsSchema
+from ..contracts import ID_COLUMN, predictions_contract
 from ..decorators import log_time
 from ..logs import get_logger
 from ..model import Model
@@ -74,26 +74,21 @@ def empty_predictions() -> pd.DataFrame:
     """A predictions table without rows, with the columns and types of the contract."""
     return pd.DataFrame(
         {
-            ID_COLUMN: pd.Series(dtype=str),
-            "prediction": pd.Series(dtype="int64"),
-            "probability": pd.Series(dtype="float64"),
-            "model_version": pd.Series(dtype=str),
+            name: pd.Series(dtype=str if str(column.dtype) == "str" else str(column.dtype))
+            for name, column in predictions_contract.columns.items()
         }
     )
 
 
-@pa.check_output(PredictionsSchema.to_schema(), lazy=True)
+@pa.check_output(predictions_contract, lazy=True)
 def score(features: pd.DataFrame, model: Model, version: str, threshold: float) -> pd.DataFrame:
     """Score a frame of features; the output is checked against the predictions contract."""
-    probabilities = model.predict_proba(features)
-    return pd.DataFrame(
-        {
-            ID_COLUMN: features[ID_COLUMN].to_numpy(),
-            "prediction": (probabilities >= threshold).astype(int),
-            "probability": probabilities,
-            "model_version": version,
-        }
-    )
+    scores = model.score(features, threshold)
+    columns = {} if ID_COLUMN is None else {ID_COLUMN: features[ID_COLUMN].to_numpy()}
+    columns["prediction"] = scores.prediction
+    if scores.probability is not None:
+        columns["probability"] = scores.probability
+    return pd.DataFrame({**columns, "model_version": version})
 
 
 @dataclass

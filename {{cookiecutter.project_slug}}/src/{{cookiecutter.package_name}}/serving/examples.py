@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..contracts import ID_COLUMN, TARGET_COLUMN
 from ..store import json_records
-from .schemas import CustomerRecord
+from .schemas import InputRecord
 
 BEGIN = "<!-- api-examples: begin (generated from the contract and data/sample) -->"
 END = "<!-- api-examples: end -->"
@@ -58,8 +58,8 @@ class Example:
 def examples(sample: pd.DataFrame, sample_path: Path = SAMPLE) -> list[Example]:
     """A request per endpoint, with the sample's first customer."""
     first = json_records(sample.head(1))[0]
-    customer = CustomerRecord.model_validate(
-        {name: first.get(name) for name in CustomerRecord.model_fields}
+    customer = InputRecord.model_validate(
+        {name: first.get(name) for name in InputRecord.model_fields}
     )
     entity = str(first[ID_COLUMN])
     feedback = json.dumps({"prediction_id": PREDICTION_ID, "outcome": first.get(TARGET_COLUMN, 1)})

@@ -13,7 +13,9 @@ from pandera.errors import SchemaErrors
 from pydantic import BaseModel, ValidationError, create_model
 
 from .. import data
-from ..contracts import FEATURE_COLUMNS, ID_COLUMN, FeaturesSchema
+from ..columns import Columns
+from ..contracts import FEATURE_COLUMNS, ID_COLUMN, features_contract
+from ..features import clean_columns, feature_columns
 from ..logs import shorten
 from ..model import Model
 from ..pipelines.predict import score
@@ -32,8 +34,8 @@ OutputFormat = Literal["csv", "json"]
 
 @dataclass(frozen=True)
 class Scored:
-    prediction: int
-    probability: float
+    prediction: int | float | str
+    probability: float | None
     features: Record
 
 
@@ -52,12 +54,19 @@ class Predictor:
         self.threshold = threshold
         self.version = f"v{card.version}"
 
-    def _score_columns(self, features: data.Columns) -> list[Scored]:
-        probabilities = self.model.predict_proba_columns(features).tolist()
+    def _score_columns(self, features: Columns) -> list[Scored]:
+        scores = self.model.score_columns(features, self.threshold)
+        probabilities = scores.probability.tolist() if scores.probability is not None else None
         values = [features[name].tolist() for name in FEATURE_COLUMNS]
         return [
-            Scored(int(probability >= self.threshold), probability, _json_record(row))
-            for probability, row in zip(probabilities, zip(*values, strict=True), strict=True)
+            Scored(
+                prediction,
+                None if probabilities is None else probabilities[index],
+                _json_record(row),
+            )
+            for index, (prediction, row) in enumerate(
+                zip(scores.prediction.tolist(), zip(*values, strict=True), strict=True)
+            )
         ]
 
     def score_records(self, records: list[Record]) -> list[Scored]:
@@ -67,8 +76,8 @@ class Predictor:
         columns rather than to a frame (which costs more than the model on a few rows).
         """
         columns = data.columns_from_records(records, RECORD_COLUMNS)
-        columns |= data.clean_columns(columns)
-        columns |= data.feature_columns(columns)
+        columns |= clean_columns(columns)
+        columns |= feature_columns(columns)
         return self._score_columns(columns)
 
     def score_features(self, features: list[Record]) -> list[Scored]:
@@ -183,8 +192,8 @@ def _failures(error: SchemaErrors) -> list[dict[str, Any]]:
 @functools.cache
 def _feature_contract(names: tuple[str, ...]) -> type[BaseModel]:
     """A request-style model of the features contract, restricted to `names`."""
-    columns = FeaturesSchema.to_schema().columns
-    fields = contract_fields(FeaturesSchema, exclude=tuple(set(columns) - set(names)))
+    columns = features_contract.columns
+    fields = contract_fields(features_contract, exclude=tuple(set(columns) - set(names)))
     return create_model("StoredFeatures", **fields)
 
 

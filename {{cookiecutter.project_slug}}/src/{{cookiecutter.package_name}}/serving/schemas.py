@@ -22,9 +22,9 @@ from pydantic import (
 
 from ..contracts import (
     TARGET_COLUMN,
-    CleanSchema,
-    PredictionsSchema,
-    RawSchema,
+    clean_contract,
+    predictions_contract,
+    raw_contract,
 )
 
 Source = Literal["online-features", "batch", "baseline"]
@@ -97,10 +97,10 @@ def contract_field(column: pa.Column, *refinements: pa.Column) -> tuple[Any, Any
 
 
 def contract_fields(
-    schema: type[pa.DataFrameModel], *refinements: type[pa.DataFrameModel], exclude: tuple[str, ...]
+    schema: pa.DataFrameSchema, *refinements: pa.DataFrameSchema, exclude: tuple[str, ...]
 ) -> dict[str, Any]:
-    columns = schema.to_schema().columns
-    later = [refinement.to_schema().columns for refinement in refinements]
+    columns = schema.columns
+    later = [refinement.columns for refinement in refinements]
     return {
         name: contract_field(column, *(other[name] for other in later if name in other))
         for name, column in columns.items()
@@ -118,20 +118,20 @@ class PredictionBase(BaseModel):
 
 
 if TYPE_CHECKING:
-    CustomerRecord = Record
+    InputRecord = Record
     Prediction = PredictionBase
     EntityPrediction = PredictionBase
 else:
-    CustomerRecord = create_model(
-        "CustomerRecord",
+    InputRecord = create_model(
+        "InputRecord",
         __base__=Record,
-        __doc__="One customer, as the raw and clean contracts define it.",
-        **contract_fields(RawSchema, CleanSchema, exclude=(TARGET_COLUMN,)),
+        __doc__="One record, as the raw and clean contracts define it.",
+        **contract_fields(raw_contract, clean_contract, exclude=(TARGET_COLUMN,)),
     )
     Prediction = create_model(
         "Prediction",
         __base__=PredictionBase,
-        **contract_fields(PredictionsSchema, exclude=()),
+        **contract_fields(predictions_contract, exclude=()),
     )
     EntityPrediction = create_model(
         "EntityPrediction",
@@ -144,7 +144,7 @@ else:
         ),
     )
 
-RECORD_COLUMNS = list(CustomerRecord.model_fields)
+RECORD_COLUMNS = list(InputRecord.model_fields)
 # Names of the two shapes of a POST /predict body (error answers leave them out).
 RECORD_TAGS = ("record", "records")
 
@@ -156,8 +156,8 @@ def _body_shape(body: object) -> str:
 # One record, or a non-empty list of them. A list is validated as a list only, so that
 # a bad record gets one error naming its index and field, not one per union branch.
 RecordOrList = Annotated[
-    Annotated[CustomerRecord, Tag("record")]
-    | Annotated[list[CustomerRecord], Field(min_length=1), Tag("records")],
+    Annotated[InputRecord, Tag("record")]
+    | Annotated[list[InputRecord], Field(min_length=1), Tag("records")],
     Discriminator(_body_shape),
 ]
 
@@ -197,7 +197,7 @@ else:
     Feedback = create_model(
         "Feedback",
         __base__=FeedbackBase,
-        outcome=contract_field(RawSchema.to_schema().columns[TARGET_COLUMN]),
+        outcome=contract_field(raw_contract.columns[TARGET_COLUMN]),
     )
 
 
