@@ -189,6 +189,18 @@ def bake(cookies):
     return _bake
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Deep tests first, in their collected order; the fast ones after them.
+
+    xdist hands each worker a contiguous share of this order and, with ``--dist
+    worksteal``, an idle worker takes the tail of a busy worker's queue: the minutes-long
+    deep tests start at once and the fast tests fill the gaps, instead of one long test
+    starting last and running alone. The sort is stable, so every worker collects the
+    same order.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("deep") is None)
+
+
 def _variant_of(nodeid: str, ids: list[str]) -> str | None:
     """The variant a test ran on: its parametrize id is a variant id of tests/variants.py."""
     if not nodeid.endswith("]") or "[" not in nodeid:
