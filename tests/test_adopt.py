@@ -6,8 +6,9 @@ an id column; CSV or Parquet; a target with a learnable signal, so the metric ga
 passes), in a folder outside the project as a user's download would be. The project is
 rendered with another task than the table's where it can be, so ``adopt`` switches it,
 then: ``make install``, ``<pkg> adopt --input ... --target ... [--id ...] --task ...
---yes``, and with no other edit ``make check``, ``make train``, ``make predict`` and one
-POST /predict to ``make serve`` over a real socket, answered as the task promises.
+--yes`` (one table through ``make adopt DATA=... TARGET=... ID=... TASK=... YES=1``),
+and with no other edit ``make check``, ``make train``, ``make predict`` and one POST
+/predict to ``make serve`` over a real socket, answered as the task promises.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class Table:
     file_name: str
     target: str
     id_column: str | None
+    make: bool = False  # through `make adopt` rather than the command line
 
 
 TABLES = {
@@ -133,8 +135,22 @@ TABLES = {
         "binary", "regression", loan_defaults, "loans.csv", "defaulted", "application_ref"
     ),
     "multiclass": Table("multiclass", "binary", plant_species, "plants.parquet", "species", None),
-    "regression": Table("regression", "multiclass", station_load, "load.csv", "load_kw", "station"),
+    "regression": Table(
+        "regression", "multiclass", station_load, "load.csv", "load_kw", "station", make=True
+    ),
 }
+
+
+def adopt_command(project: BakedProject, table: Table, source: Path) -> list[str]:
+    """`<pkg> adopt ... --yes`, or `make adopt DATA=... YES=1` as the README shows it."""
+    if table.make:
+        command = ["make", "adopt", f"DATA={source}", f"TARGET={table.target}"]
+        command += [f"TASK={table.task}", "YES=1"]
+        return command + ([f"ID={table.id_column}"] if table.id_column else [])
+    pkg = project.answers["package_name"]
+    command = ["uv", "run", "--frozen", pkg, "adopt", "--input", str(source)]
+    command += ["--target", table.target, "--task", table.task, "--yes"]
+    return command + (["--id", table.id_column] if table.id_column else [])
 
 
 def write_csv(path: Path, rows: list[Row]) -> None:
@@ -182,12 +198,7 @@ def test_adopt_a_table_of_another_shape_then_check_train_predict_and_serve(cooki
     else:
         write_csv(source, rows)
 
-    pkg = project.answers["package_name"]
-    adopt = ["uv", "run", "--frozen", pkg, "adopt", "--input", str(source)]
-    adopt += ["--target", table.target, "--task", table.task, "--yes"]
-    if table.id_column is not None:
-        adopt += ["--id", table.id_column]
-    project.run(adopt, env=env)
+    project.run(adopt_command(project, table, source), env=env)
 
     dataset = dataset_constants(project)
     assert dataset["TASK"] == table.task
