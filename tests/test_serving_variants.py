@@ -3,11 +3,9 @@
 Fast layer: ``serving=none`` leaves no serving code, dependency, command or manifest
 behind; ``prediction_store`` picks the database everywhere it is named; the Dockerfile
 passes hadolint and compose.yaml validates against the compose specification (the
-schema vendored by check-jsonschema), all offline. Deep layer: the ``serving=none`` +
-``prediction_store=postgres`` project installs and passes its own ``make check`` against
-the PostgreSQL server on 127.0.0.1:5432 (in databases its tests create and drop). The
-other pairs run the whole workflow in tests/test_deep.py: fastapi + postgres
-(``maximal``), none + sqlite (``batch-gcp``), fastapi + sqlite (``default``).
+schema vendored by check-jsonschema), all offline. Every serving x prediction_store pair
+installs, passes its own ``make check`` (postgres against the server on 127.0.0.1:5432)
+and runs its workflow in the deep layer (tests/test_deep.py, variants.DEEP).
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BakedProject, bake_project, project_env
+from conftest import BakedProject, bake_project
 
 SERVING_VARIANTS: dict[str, dict[str, str]] = {
     "fastapi-sqlite": {},
@@ -141,11 +139,3 @@ def test_compose_file_matches_the_compose_specification(project):
     services = yaml.safe_load(compose.read_text())["services"]
     assert services["api"]["build"]["target"] == "serve"
     assert ("db" in services) is (project.answers["prediction_store"] == "postgres")
-
-
-@pytest.mark.deep
-def test_batch_only_postgres_project_installs_and_passes_make_check(cookies):
-    project = bake_project(cookies, **SERVING_VARIANTS["none-postgres"])
-    env = project_env()
-    for target in ("install", "check"):
-        project.run(["make", target], env=env)

@@ -96,6 +96,8 @@ def test_deep_subset_has_default_maximal_and_every_store_cloud_serving_and_task(
     deep = [_answers(VARIANTS[name]) for name in DEEP]
     for key in ("prediction_store", "cloud", "serving", "task"):
         assert {row[key] for row in deep} == set(choices()[key]), key
+    pairs = {(row["serving"], row["prediction_store"]) for row in deep}
+    assert len(pairs) == len(choices()["serving"]) * len(choices()["prediction_store"])
     maximal = deep[1]
     assert maximal["environments"] == "dev,staging,prod"
     assert maximal["include_notebooks"] == "yes" and maximal["docs"] == "mkdocs"

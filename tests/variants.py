@@ -57,7 +57,9 @@ SHORT = {
 
 # The deep layer (make install, make check, train -> predict, serve -> request) runs on
 # these: the default, a maximal variant, and one per prediction_store, cloud, serving and
-# task value, combined to keep the list short.
+# task value, combined to keep the list short; serving x prediction_store pairwise
+# (default: fastapi + sqlite, maximal: fastapi + postgres, batch-gcp: none + postgres,
+# lean-azure: none + sqlite). tests/test_adopt.py serves every task.
 DEEP = ("default", "maximal", "batch-gcp", "lean-azure")
 
 NAMED: dict[str, dict[str, str]] = {
@@ -74,11 +76,13 @@ NAMED: dict[str, dict[str, str]] = {
     "batch-gcp": {
         "cloud": "gcp",
         "serving": "none",
+        "prediction_store": "postgres",
         "python_version": "3.13",
         "license": "BSD-3-Clause",
     },
     "lean-azure": {
         "cloud": "azure",
+        "serving": "none",
         "ci": "none",
         "scheduler": "none",
         "include_notebooks": "no",
