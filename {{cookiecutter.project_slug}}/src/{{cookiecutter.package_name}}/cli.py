@@ -1,4 +1,4 @@
-"""The command line: train, predict, monitor, {% if cookiecutter.serving == "fastapi" %}serve, {% endif %}generate."""
+"""The command line: train, predict, monitor, {% if cookiecutter.serving == "fastapi" %}serve, {% endif %}generate, adopt."""
 
 import argparse
 import sys
@@ -7,8 +7,8 @@ from enum import IntEnum
 
 from pandera.errors import SchemaErrors
 
-from . import io, runtime
-from .contracts import describe_violation
+from . import adopt, io, runtime
+from .contracts import SAMPLE_URI, describe_violation
 from .data import DataError
 from .datagen import generate
 from .logs import configure_logging, get_logger, shorten
@@ -67,12 +67,61 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--input", help="input URI (default: data.predict_input_uri)")
     predict_parser.add_argument("--output", help="output URI (default: data.predictions_uri)")
 
-    generate_parser = commands.add_parser("generate", help="write a synthetic customer dataset")
+    generate_parser = commands.add_parser(
+        "generate", help="write synthetic rows drawn from the contract"
+    )
     generate_parser.add_argument("--rows", type=int, required=True)
-    generate_parser.add_argument("--output", required=True, help="output URI (.csv or .parquet)")
+    generate_parser.add_argument(
+        "--output", default=SAMPLE_URI, help=f"output URI, .csv or .parquet (default: {SAMPLE_URI})"
+    )
     generate_parser.add_argument("--seed", type=int, default=0)
     generate_parser.add_argument("--no-label", action="store_true", help="omit the label")
+    adopt_parser = commands.add_parser(
+        "adopt", help="infer the contract of your own table and switch the project to it"
+    )
+    add_adopt_arguments(adopt_parser)
     return parser
+
+
+def add_adopt_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="the table: CSV or Parquet URI")
+    parser.add_argument("--target", required=True, help="the column to predict")
+    parser.add_argument("--id", help="the column naming each row (optional)")
+    parser.add_argument(
+        "--task", choices=["auto", *adopt.TASKS], default="auto", help="default: from the target"
+    )
+    parser.add_argument(
+        "--sample",
+        choices=["synthetic", "copy"],
+        default="synthetic",
+        help="data/sample: rows drawn from the contract, or copied from the table (real data)",
+    )
+    parser.add_argument(
+        "--sample-rows", type=int, default=adopt.SAMPLE_ROWS, help="rows of data/sample"
+    )
+    parser.add_argument("--yes", action="store_true", help="write without asking")
+
+
+def run_adopt(args: argparse.Namespace) -> None:
+    """Infer and show the contract; write the files once confirmed (or with --yes)."""
+    plan = adopt.plan(
+        args.input,
+        args.target,
+        id_column=args.id,
+        task=args.task,
+        sample=args.sample,
+        sample_rows=args.sample_rows,
+    )
+    print(adopt.describe(plan))
+    if not args.yes and sys.stdin.isatty():
+        try:
+            answer = input("write these files? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing written")
+            return
+    print(adopt.next_steps(plan, adopt.apply(plan)))
 
 
 def storage_uris(args: argparse.Namespace, settings: Settings) -> list[str]:
@@ -103,6 +152,8 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
         frame = generate(args.rows, seed=args.seed, with_label=not args.no_label)
         io.write_table(args.output, frame)
         print(f"wrote {len(frame)} rows to {args.output}")
+    elif args.command == "adopt":
+        run_adopt(args)
     elif args.command == "train" and settings is not None:
         result = train(settings)
         card = result.card
@@ -132,6 +183,7 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
 # What each failure means for the caller (a scheduler acts on the exit code).
 FAILURES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (SettingsError, ExitCode.SETTINGS),
+    (adopt.AdoptError, ExitCode.DATA),
     (SchemaErrors, ExitCode.DATA),
     (DataError, ExitCode.DATA),
     (MetricGateError, ExitCode.METRIC_GATE),
@@ -168,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = None
     try:
-        if args.command != "generate":
+        if args.command not in ("generate", "adopt"):
             settings = load_settings(args.env)
             configure_logging(settings.logging.level, settings.logging.format)
         else:
