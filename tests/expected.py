@@ -33,6 +33,7 @@ BASE = [
     "src/{pkg}/datagen.py",
     "src/{pkg}/decorators.py",
     "src/{pkg}/features.py",
+    "src/{pkg}/features_default.py",
     "src/{pkg}/io.py",
     "src/{pkg}/logs.py",
     "src/{pkg}/model.py",
