@@ -4,7 +4,8 @@ For each variant in ``variants.DEEP`` (the default, a maximal one, and one per
 prediction_store, cloud, serving and task value) this runs the project's stable make
 interface the way a new user would, with a clean environment (not this dev env's
 virtualenv): ``make install``, the first ``git commit`` of everything through the
-project's own pre-commit hooks (``uv.lock`` included, nothing skipped), ``make check``,
+project's own pre-commit hooks (``uv.lock`` included, nothing skipped), in ``default``
+the notebook commit workflow, ``make check``,
 ``make train``, ``make predict``, then ``make docs`` when the project has a docs site,
 and with serving on, ``make serve`` on a free port answering a real HTTP request over a
 socket. Uses the shared uv cache, so only
@@ -22,6 +23,7 @@ from variants import DEEP, VARIANTS
 from workflow import (
     check_answer,
     check_no_notebook_tooling,
+    check_notebook_commits,
     csv_rows,
     dataset_constants,
     json_value,
@@ -94,6 +96,8 @@ def test_install_check_and_run_the_workflow(cookies, variant):
     if answers["include_notebooks"] == "no":
         check_no_notebook_tooling(project)
     _first_commit(project, env)
+    if variant == "default":
+        check_notebook_commits(project, env)
     for target in ("check", "train", "predict"):
         project.run(["make", target], env=env)
 

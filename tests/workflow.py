@@ -13,6 +13,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -173,3 +174,88 @@ def check_no_notebook_tooling(project: BakedProject) -> None:
         found = [word for word in (*NOTEBOOK_PACKAGES, "notebook", "ipynb") if word in text]
         assert not found, f"{name} still mentions {found}"
         assert name != "uv.lock" or "jupyter" not in text
+
+
+def notebook_with_outputs(*sources: str) -> str:
+    """A notebook as Jupyter saves it after a run (stale outputs, execution counts)."""
+    cells = [{"cell_type": "markdown", "id": "intro", "metadata": {}, "source": "# Test"}]
+    for count, source in enumerate(sources, start=1):
+        cells.append(
+            {
+                "cell_type": "code",
+                "execution_count": count,
+                "id": f"code-{count}",
+                "metadata": {"ExecuteTime": {"end_time": "2024-01-01T00:00:00Z"}},
+                "outputs": [{"name": "stdout", "output_type": "stream", "text": "stale\n"}],
+                "source": source,
+            }
+        )
+    notebook = {
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return json.dumps(notebook, indent=1) + "\n"
+
+
+def status(project: BakedProject, env: dict[str, str]) -> str:
+    """``git status`` of the project, untracked files one by one."""
+    return project.run("git status --porcelain --untracked-files=all", env=env).stdout
+
+
+def check_notebook_commits(project: BakedProject, env: dict[str, str]) -> None:
+    """The notebook commit workflow of an include_notebooks=yes project, committed clean.
+
+    A notebook committed with outputs is run, reported and stripped (the commit stops
+    once); one that raises is refused with its cell and error named; the shipped
+    example executes with the project's package and embeds its plot.
+    """
+    env = env | {
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    assert status(project, env) == "", "the notebook workflow starts from a clean tree"
+    # A notebook committed with outputs: run, reported, stripped; the commit stops once.
+    notebook = project.path / "notebooks" / "study" / "answer.ipynb"
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text(notebook_with_outputs("print(6 * 7)"), encoding="utf-8")
+    project.run("git add -A", env=env)
+    first = project.run(["git", "commit", "-m", "answer"], env=env, check=False)
+    assert first.returncode != 0
+    assert "stage them and commit again" in first.stdout + first.stderr
+    report = project.path / "reports" / "notebooks" / "study" / "answer.html"
+    assert "42" in report.read_text(encoding="utf-8")
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    assert all(not cell.get("outputs") and not cell.get("execution_count") for cell in cells)
+
+    project.run("git add -A", env=env)
+    project.run(["git", "commit", "-m", "answer"], env=env)
+    assert status(project, env) == ""
+
+    # A notebook that raises: commit refused, cell and error named, nothing written.
+    broken = project.path / "notebooks" / "broken.ipynb"
+    broken.write_text(
+        notebook_with_outputs("limit = 3", 'raise RuntimeError(f"limit {limit} exceeded")'),
+        encoding="utf-8",
+    )
+    before = broken.read_bytes()
+    project.run("git add -A", env=env)
+    refused = project.run(["git", "commit", "-m", "broken"], env=env, check=False)
+    message = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    expected = "notebooks/broken.ipynb: cell 3 raised RuntimeError: limit 3 exceeded"
+    assert expected in message, message
+    assert not (project.path / "reports" / "notebooks" / "broken.html").exists()
+    assert broken.read_bytes() == before
+    project.run("git reset -q --hard HEAD", env=env)
+
+    # The shipped example executes with the project's package and makes its plot.
+    project.run("make notebooks", env=env)
+    html = (project.path / "reports" / "notebooks" / "explore.html").read_text(encoding="utf-8")
+    assert re.search(r'<img [^>]*src="data:image/png;base64,', html), "the plot is embedded"
+    assert status(project, env).split() == ["??", "reports/notebooks/explore.html"]
