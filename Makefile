@@ -14,7 +14,8 @@ DEMO_SLUG := customer-churn
 # Two workers: the deep layer spends most of its time waiting on subprocesses. Work
 # stealing: a worker that runs out takes queued tests from the other, so the long deep
 # tests (collected first, tests/conftest.py) never wait behind one another on one worker.
-PYTEST_ARGS ?= -n 2 --dist worksteal
+# Every run lists its slowest tests, so CI logs show where the time goes.
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=20
 
 .PHONY: help ensure-uv sync demo test test-fast test-deep docs lint format clean
 
