@@ -40,7 +40,7 @@ def feature_columns(clean: Columns) -> Columns:
     return {}
 '''
 
-FEATURES_TESTS_SOURCE = '''"""Tests of `features.py`: they follow the contract until you write rules of your own."""
+FEATURES_TESTS_SOURCE = '''"""Tests of `features.py`, written from the contract: add your own."""
 
 import numpy as np
 import pytest
