@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import BakedProject, bake_project, project_env
-from workflow import check_answer, dataset_constants, local_config, request, serving
+from conftest import BakedProject, bake_project
+from workflow import check_answer, dataset_constants, deep_env, local_config, request, serving
 
 pytestmark = pytest.mark.deep
 
@@ -186,7 +186,7 @@ def test_adopt_a_table_of_another_shape_then_check_train_predict_and_serve(cooki
     table = TABLES[task]
     rows = table.generate(random.Random(11))
     project = bake_project(cookies, task=table.rendered_task)
-    env = project_env()
+    env = deep_env(project)
     project.run(["make", "install"], env=env)
 
     # The table, where a user keeps downloads: outside the project.

@@ -18,7 +18,7 @@ import shutil
 import time
 
 import pytest
-from conftest import BakedProject, bake_project, project_env
+from conftest import BakedProject, bake_project
 from variants import DEEP, VARIANTS
 from workflow import (
     check_answer,
@@ -26,6 +26,7 @@ from workflow import (
     check_notebook_commits,
     csv_rows,
     dataset_constants,
+    deep_env,
     json_value,
     local_config,
     local_path,
@@ -90,7 +91,7 @@ def _first_commit(project: BakedProject, env: dict[str, str]) -> None:
 def test_install_check_and_run_the_workflow(cookies, variant):
     project = bake_project(cookies, **VARIANTS[variant])
     answers = project.answers
-    env = project_env()
+    env = deep_env(project)
 
     project.run(["make", "install"], env=env)
     if answers["include_notebooks"] == "no":

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BakedProject
+from conftest import BakedProject, project_env
 
 # How long a starting server may take to answer /health (import, model load, store).
 SERVER_START_TIMEOUT = 120.0
@@ -33,6 +33,19 @@ SERVER_START_TIMEOUT = 120.0
 NOTEBOOK_PACKAGES = ("ipykernel", "nbclient", "nbconvert", "nbformat", "nbstripout")
 # The constants of dataset.py every layer reads.
 DATASET_CONSTANTS = ("TASK", "ID_COLUMN", "TARGET_COLUMN", "SAMPLE_URI")
+
+
+def deep_env(project: BakedProject) -> dict[str, str]:
+    """A user's environment (``project_env``) with the project's native pools at 1 thread.
+
+    ``make test`` runs two deep tests at once on CI's two CPUs, beside each other's
+    servers: a project sizing OpenMP and BLAS from the CPU quota would start two threads
+    per process and spin them against the other test's (the project's own test suite
+    ran 20% faster with one, under more load). ``runtime.threads`` is the project's
+    setting for that case; its unit tests cover the quota path.
+    """
+    prefix = project.answers["package_name"].upper()
+    return project_env() | {f"{prefix}_RUNTIME__THREADS": "1"}
 
 
 def dataset_constants(project: BakedProject) -> dict[str, str | None]:
