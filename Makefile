@@ -11,8 +11,11 @@ endif
 DEMO_DIR := build/demo
 # Folder of the default project: the slug of cookiecutter.json's default project_name.
 DEMO_SLUG := customer-churn
-# Two workers: the deep layer spends most of its time waiting on subprocesses.
-PYTEST_ARGS ?= -n 2
+# Two workers: the deep layer spends most of its time waiting on subprocesses. Work
+# stealing: a worker that runs out takes queued tests from the other, so the long deep
+# tests (collected first, tests/conftest.py) never wait behind one another on one worker.
+# Every run lists its slowest tests, so CI logs show where the time goes.
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=20
 
 .PHONY: help ensure-uv sync demo test test-fast test-deep docs lint format clean
 

@@ -3,7 +3,8 @@
 Cookiecutter renders this file with Jinja and runs it inside the new project folder.
 Steps, in order:
 
-1. prune: remove the files and folders of options that were not chosen (``PRUNE``);
+1. prune: remove the files and folders of options that were not chosen (``PRUNE``),
+   and keep the sample table of the chosen ``task`` as the project's sample;
 2. expand every ``__env__`` path into one copy per deployment environment;
 3. record the answers in ``.cruft.json`` so ``cruft update`` can replay them (cruft
    writes that file itself when it renders, so then this step is left out);
@@ -72,6 +73,11 @@ PRUNE: dict[tuple[str, str], list[str]] = {
     ("license", "Proprietary"): [],  # LICENSE keeps a short proprietary notice
 }
 
+# The template ships one sample table per task: the default task's at SAMPLE, each other
+# task's beside it; the chosen task's becomes SAMPLE and the others go.
+SAMPLE = "data/sample/customers.csv"
+TASK_SAMPLE = "data/sample/customers-{task}.csv"
+
 ENV_PLACEHOLDER = "__env__"
 
 # What cruft stores in .cruft.json: the answers, minus machine-specific paths.
@@ -112,21 +118,13 @@ def prune(root: Path, answers: dict) -> None:
         remove_empty_parents(path.parent, root)
 
 
-# The template ships the sample table once per task: the binary one under the final name,
-# the others beside it; the task's own sample takes the final name, the rest go.
-SAMPLE = "data/sample/customers.csv"
-TASK_SAMPLES = {
-    "multiclass": "data/sample/customers-multiclass.csv",
-    "regression": "data/sample/customers-regression.csv",
-}
-
-
-def pick_sample(root: Path, answers: dict) -> None:
-    chosen = TASK_SAMPLES.get(answers.get("task", "binary"))
-    if chosen is not None:
-        (root / chosen).replace(root / SAMPLE)
-    for other in TASK_SAMPLES.values():
-        remove(root / other)
+def choose_sample(root: Path, answers: dict) -> None:
+    """Keep the sample table of the chosen task as SAMPLE; drop the other tasks' tables."""
+    chosen = root / TASK_SAMPLE.format(task=answers.get("task", ""))
+    if chosen.is_file():
+        chosen.replace(root / SAMPLE)
+    for other in sorted(root.glob(TASK_SAMPLE.format(task="*"))):
+        remove(other)
 
 
 def remove_empty_parents(folder: Path, root: Path) -> None:
@@ -289,7 +287,7 @@ def rendered_for_the_user(root: Path, answers: dict) -> bool:
 
 def main(root: Path, answers: dict) -> None:
     prune(root, answers)
-    pick_sample(root, answers)
+    choose_sample(root, answers)
     expand_environments(root, environments(answers))
     if not rendered_by_cruft(answers):
         write_cruft_state(root, answers)

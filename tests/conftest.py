@@ -189,6 +189,28 @@ def bake(cookies):
     return _bake
 
 
+# The longest deep tests (the whole workflow of a variant, tests/test_deep.py) go first.
+LONGEST_FIRST = "test_deep.py"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Deep tests first (the whole-workflow ones before the rest), then the fast ones.
+
+    xdist hands each worker a contiguous share of this order and, with ``--dist
+    worksteal``, an idle worker takes the tail of a busy worker's queue: the minutes-long
+    deep tests start at once, longest first, and the fast tests fill the gaps, instead
+    of one long test starting last and running alone (with plain ``--dist load`` the
+    first worker's initial share held every deep variant, one after another). The sort
+    is stable, so every worker collects the same order.
+    """
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("deep") is None,
+            item.path.name != LONGEST_FIRST,
+        )
+    )
+
+
 def _variant_of(nodeid: str, ids: list[str]) -> str | None:
     """The variant a test ran on: its parametrize id is a variant id of tests/variants.py."""
     if not nodeid.endswith("]") or "[" not in nodeid:

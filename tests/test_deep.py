@@ -1,10 +1,11 @@
 """Deep layer: a rendered project installs, passes its own checks and does its job.
 
 For each variant in ``variants.DEEP`` (the default, a maximal one, and one per
-prediction_store, cloud and serving value) this runs the project's stable make
+prediction_store, cloud, serving and task value) this runs the project's stable make
 interface the way a new user would, with a clean environment (not this dev env's
 virtualenv): ``make install``, the first ``git commit`` of everything through the
-project's own pre-commit hooks (``uv.lock`` included, nothing skipped), ``make check``,
+project's own pre-commit hooks (``uv.lock`` included, nothing skipped), in ``default``
+the notebook commit workflow, ``make check``,
 ``make train``, ``make predict``, then ``make docs`` when the project has a docs site,
 and with serving on, ``make serve`` on a free port answering a real HTTP request over a
 socket. Uses the shared uv cache, so only
@@ -13,125 +14,55 @@ the first run downloads packages: a minute or two per variant with a warm cache.
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
-from conftest import BakedProject, bake_project, project_env
+from conftest import BakedProject, bake_project
 from variants import DEEP, VARIANTS
+from workflow import (
+    check_answer,
+    check_no_notebook_tooling,
+    check_notebook_commits,
+    csv_rows,
+    dataset_constants,
+    deep_env,
+    json_value,
+    local_config,
+    local_path,
+    request,
+    serving,
+)
 
 pytestmark = pytest.mark.deep
 
-# How long a starting server may take to answer /health (import, model load, store).
-SERVER_START_TIMEOUT = 120.0
-TARGET_COLUMN = "churned"
 
-
-def _local_path(project: BakedProject, uri: str) -> Path:
-    path = Path(uri.removeprefix("file://"))
-    return path if path.is_absolute() else project.path / path
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _json_value(text: str) -> object:
-    """A CSV cell as the JSON value an API client would send."""
-    if text == "":
-        return None
-    for parse in (int, float):
-        with contextlib.suppress(ValueError):
-            return parse(text)
-    return text
-
-
-def _request(url: str, body: object | None = None) -> tuple[int, object]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(errors="replace")
-
-
-@contextlib.contextmanager
-def _serving(project: BakedProject, env: dict[str, str]) -> Iterator[str]:
-    """``make serve`` on a free port; yields the base URL once /health answers."""
-    port = _free_port()
-    log = project.path / "artifacts" / "serve.log"  # artifacts/ is git-ignored
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            ["make", "serve", f"PORT={port}"],
-            cwd=project.path,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: make, uv and uvicorn
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"make serve exited {server.returncode}:\n{log.read_text()}")
-            with contextlib.suppress(OSError):
-                if _request(f"{base}/health")[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"make serve did not answer /health:\n{log.read_text()}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
-def _check_serving(project: BakedProject, env: dict[str, str], record: dict) -> None:
-    with _serving(project, env) as base:
-        status, body = _request(f"{base}/predict", record)
+def check_serving(project: BakedProject, env: dict[str, str], rows: list[dict[str, str]]) -> None:
+    """POST /predict answers a record as the task promises; the answer reaches /history."""
+    dataset = dataset_constants(project)
+    target = dataset["TARGET_COLUMN"]
+    labels = {json_value(row[target]) for row in rows if row.get(target)}
+    record = {key: json_value(value) for key, value in rows[0].items() if key != target}
+    with serving(project, env) as base:
+        status, body = request(f"{base}/predict", record)
         assert status == 200, f"POST /predict answered {status}: {body}"
         assert isinstance(body, dict)
         (prediction,) = body["predictions"]
-        assert prediction["customer_id"] == record["customer_id"]
-        assert prediction["prediction"] in {0, 1}
-        assert 0.0 <= prediction["probability"] <= 1.0
+        check_answer(prediction, record, dataset, labels)
 
-        invalid = record | {"tenure_months": "many"}
-        status, body = _request(f"{base}/predict", invalid)
+        number = next(
+            key
+            for key, value in record.items()
+            if isinstance(value, int | float) and key != dataset["ID_COLUMN"]
+        )
+        status, body = request(f"{base}/predict", record | {number: "many"})
         assert status == 422, f"an invalid record was answered with {status}: {body}"
 
         # The prediction reaches the history (written in the background).
         deadline = time.monotonic() + 30
         ids: list[str] = []
         while prediction["prediction_id"] not in ids and time.monotonic() < deadline:
-            status, page = _request(f"{base}/history?limit=100")
+            status, page = request(f"{base}/history?limit=100")
             assert status == 200, f"GET /history answered {status}: {page}"
             assert isinstance(page, dict)
             ids = [item["prediction_id"] for item in page["items"]]
@@ -160,17 +91,20 @@ def _first_commit(project: BakedProject, env: dict[str, str]) -> None:
 def test_install_check_and_run_the_workflow(cookies, variant):
     project = bake_project(cookies, **VARIANTS[variant])
     answers = project.answers
-    env = project_env()
+    env = deep_env(project)
 
     project.run(["make", "install"], env=env)
+    if answers["include_notebooks"] == "no":
+        check_no_notebook_tooling(project)
     _first_commit(project, env)
+    if variant == "default":
+        check_notebook_commits(project, env)
     for target in ("check", "train", "predict"):
         project.run(["make", target], env=env)
 
-    config = yaml.safe_load((project.path / "configs" / "local.yaml").read_text())
-    data = config["data"]
-    predictions = _rows(_local_path(project, data["predictions_uri"]))
-    scored = _rows(_local_path(project, data["predict_input_uri"]))
+    data = local_config(project)["data"]
+    predictions = csv_rows(local_path(project, data["predictions_uri"]))
+    scored = csv_rows(local_path(project, data["predict_input_uri"]))
     assert len(predictions) == len(scored), "make predict did not score every input row"
 
     if answers["docs"] == "mkdocs":
@@ -179,10 +113,7 @@ def test_install_check_and_run_the_workflow(cookies, variant):
         assert "end of life" not in docs.stdout + docs.stderr, "make docs prints the notice"
 
     if answers["serving"] == "fastapi":
-        record = {
-            key: _json_value(value) for key, value in scored[0].items() if key != TARGET_COLUMN
-        }
-        _check_serving(project, env, record)
+        check_serving(project, env, scored)
 
     if variant == "default":
         _check_benchmarks(project, env)

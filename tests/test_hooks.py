@@ -397,6 +397,21 @@ def test_prune_formats_paths_and_removes_files_and_folders(post_gen, tmp_path):
     assert remaining == {"README.md", "src", f"src/{package}", f"src/{package}/model.py"}
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_chosen_tasks_sample_becomes_the_projects_sample(post_gen, tmp_path, task):
+    sample = tmp_path / "data" / "sample"
+    sample.mkdir(parents=True)
+    for name, target in (("", "churned"), ("-multiclass", "renewal"), ("-regression", "revenue")):
+        (sample / f"customers{name}.csv").write_text(f"customer_id,{target}\n")
+    (sample / "README.md").write_text("x\n")
+
+    post_gen.choose_sample(tmp_path, default_answers(task=task))
+
+    assert sorted(path.name for path in sample.iterdir()) == ["README.md", "customers.csv"]
+    target = {"binary": "churned", "multiclass": "renewal", "regression": "revenue"}[task]
+    assert (sample / "customers.csv").read_text() == f"customer_id,{target}\n"
+
+
 # --- post_gen_project: per-environment expansion -----------------------------------
 
 

@@ -3,10 +3,9 @@
 Fast layer: ``serving=none`` leaves no serving code, dependency, command or manifest
 behind; ``prediction_store`` picks the database everywhere it is named; the Dockerfile
 passes hadolint and compose.yaml validates against the compose specification (the
-schema vendored by check-jsonschema), all offline. Deep layer: the ``serving=none`` and
-``prediction_store=postgres`` projects install and pass their own ``make check`` (the
-postgres one against the PostgreSQL server on 127.0.0.1:5432, in databases its tests
-create and drop).
+schema vendored by check-jsonschema), all offline. Every serving x prediction_store pair
+installs, passes its own ``make check`` (postgres against the server on 127.0.0.1:5432)
+and runs its workflow in the deep layer (tests/test_deep.py, variants.DEEP).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BakedProject, bake_project, project_env
+from conftest import BakedProject, bake_project
 
 SERVING_VARIANTS: dict[str, dict[str, str]] = {
     "fastapi-sqlite": {},
@@ -140,12 +139,3 @@ def test_compose_file_matches_the_compose_specification(project):
     services = yaml.safe_load(compose.read_text())["services"]
     assert services["api"]["build"]["target"] == "serve"
     assert ("db" in services) is (project.answers["prediction_store"] == "postgres")
-
-
-@pytest.mark.deep
-@pytest.mark.parametrize("variant", ["none-postgres", "fastapi-postgres", "none-sqlite"])
-def test_variant_installs_and_passes_make_check(cookies, variant):
-    project = bake_project(cookies, **SERVING_VARIANTS[variant])
-    env = project_env()
-    for target in ("install", "check"):
-        project.run(["make", target], env=env)

@@ -11,6 +11,7 @@ from variants import (
     EDGE_CASES,
     ENVIRONMENTS_EXAMPLES,
     INDEPENDENT,
+    PAIRED_WITH,
     VARIANTS,
     choices,
     cookiecutter_json,
@@ -18,6 +19,7 @@ from variants import (
     defaults,
     dimensions,
     interacting,
+    required_pairs,
     variant_id,
 )
 
@@ -50,11 +52,14 @@ def test_every_value_of_every_option_is_rendered():
 def test_interacting_options_are_covered_pairwise():
     keys = interacting()
     assert {"cloud", "ci", "scheduler", "serving", "prediction_store"} <= set(keys)
+    pairs = required_pairs()
+    assert set(itertools.combinations(keys, 2)) <= set(pairs)
+    assert {("task", "serving"), ("task", "prediction_store")} <= set(pairs)
     rows = [_answers(overrides) for overrides in VARIANTS.values()]
     dims = dimensions()
     missing = [
         ((a, x), (b, y))
-        for a, b in itertools.combinations(keys, 2)
+        for a, b in pairs
         for x in dims[a]
         for y in dims[b]
         if not any(row[a] == x and row[b] == y for row in rows)
@@ -86,11 +91,13 @@ def test_edge_cases_cover_names_python_versions_and_environments():
     assert set(ENVIRONMENTS_EXAMPLES) <= seen_envs
 
 
-def test_deep_subset_has_default_maximal_and_every_store_cloud_and_serving():
+def test_deep_subset_has_default_maximal_and_every_store_cloud_serving_and_task():
     assert DEEP[:2] == ("default", "maximal")
     deep = [_answers(VARIANTS[name]) for name in DEEP]
-    for key in ("prediction_store", "cloud", "serving"):
+    for key in ("prediction_store", "cloud", "serving", "task"):
         assert {row[key] for row in deep} == set(choices()[key]), key
+    pairs = {(row["serving"], row["prediction_store"]) for row in deep}
+    assert len(pairs) == len(choices()["serving"]) * len(choices()["prediction_store"])
     maximal = deep[1]
     assert maximal["environments"] == "dev,staging,prod"
     assert maximal["include_notebooks"] == "yes" and maximal["docs"] == "mkdocs"
@@ -105,5 +112,7 @@ def test_covering_shows_every_value_with_few_variants():
     )
 
 
-def test_independent_options_exist():
+def test_independent_and_paired_options_exist():
     assert set(INDEPENDENT) <= set(choices())
+    assert set(PAIRED_WITH) <= set(choices())
+    assert {other for others in PAIRED_WITH.values() for other in others} <= set(interacting())

@@ -13,7 +13,10 @@ from cookiecutter.json, never repeated here. ``VARIANTS`` holds them, by readabl
    prediction_store, cloud x environments, ... A greedy covering array, deterministic,
    filled in after the named variants so it only adds what they leave uncovered.
    ``INDEPENDENT`` options (they change one file, nothing else reads them) only need
-   every value once; the generated rows cycle through their values.
+   every value once; the generated rows cycle through their values. ``PAIRED_WITH``
+   options meet a few options only (``task`` changes what the service answers and the
+   store keeps, nothing the cloud, CI or scheduler files read): each of their values
+   pairs with every value of those.
 
 One rule excludes invalid combinations: **a combination is valid if and only if the
 pre-gen hook (hooks/pre_gen_project.py ``validate``) accepts it**. The generator only
@@ -41,6 +44,8 @@ ENVIRONMENTS_EXAMPLES = ("dev,prod", "dev,staging,prod")
 
 # Choice options no other file depends on: each value once is enough.
 INDEPENDENT = ("python_version", "license")
+# Choice options that interact with the listed options only: those pairs are covered.
+PAIRED_WITH: dict[str, tuple[str, ...]] = {"task": ("serving", "prediction_store")}
 
 # Short names used in variant ids and the variant table.
 SHORT = {
@@ -51,8 +56,10 @@ SHORT = {
 }
 
 # The deep layer (make install, make check, train -> predict, serve -> request) runs on
-# these: the default, a maximal variant, and one per prediction_store, cloud and serving
-# value, combined to keep the list short.
+# these: the default, a maximal variant, and one per prediction_store, cloud, serving and
+# task value, combined to keep the list short; serving x prediction_store pairwise
+# (default: fastapi + sqlite, maximal: fastapi + postgres, batch-gcp: none + postgres,
+# lean-azure: none + sqlite). tests/test_adopt.py serves every task.
 DEEP = ("default", "maximal", "batch-gcp", "lean-azure")
 
 NAMED: dict[str, dict[str, str]] = {
@@ -64,21 +71,25 @@ NAMED: dict[str, dict[str, str]] = {
         "prediction_store": "postgres",
         "scheduler": "kubernetes",
         "license": "Apache-2.0",
+        "task": "multiclass",
     },
     "batch-gcp": {
         "cloud": "gcp",
         "serving": "none",
+        "prediction_store": "postgres",
         "python_version": "3.13",
         "license": "BSD-3-Clause",
     },
     "lean-azure": {
         "cloud": "azure",
+        "serving": "none",
         "ci": "none",
         "scheduler": "none",
         "include_notebooks": "no",
         "docs": "none",
         "python_version": "3.11",
         "license": "Proprietary",
+        "task": "regression",
     },
 }
 
@@ -140,7 +151,19 @@ def dimensions() -> dict[str, list[str]]:
 
 
 def interacting() -> list[str]:
+    """Options covered pairwise with each other (all but independent and paired-with)."""
+    return [key for key in dimensions() if key not in INDEPENDENT and key not in PAIRED_WITH]
+
+
+def varied() -> list[str]:
+    """Options the generated rows choose: the interacting and the paired-with ones."""
     return [key for key in dimensions() if key not in INDEPENDENT]
+
+
+def required_pairs() -> list[tuple[str, str]]:
+    """The option pairs whose every pair of values some variant must render."""
+    pairs = list(itertools.combinations(interacting(), 2))
+    return pairs + [(key, other) for key, others in PAIRED_WITH.items() for other in others]
 
 
 @functools.cache
@@ -163,9 +186,8 @@ def is_valid(overrides: dict[str, str]) -> bool:
     return not _validate()(dict(_base_answers()) | overrides)
 
 
-def _pairs(answers: dict[str, str], keys: list[str]) -> Iterator[tuple]:
-    values = [(key, answers[key]) for key in keys]
-    return itertools.combinations(values, 2)
+def _pairs(answers: dict[str, str], pairs: list[tuple[str, str]]) -> Iterator[tuple]:
+    return (((a, answers[a]), (b, answers[b])) for a, b in pairs)
 
 
 def _full(overrides: dict[str, str]) -> dict[str, str]:
@@ -175,7 +197,8 @@ def _full(overrides: dict[str, str]) -> dict[str, str]:
 def _generate_pairwise(named: Iterable[dict[str, str]]) -> list[dict[str, str]]:
     """Rows (as overrides of the defaults) covering every valid pair the named miss."""
     dims = dimensions()
-    keys = interacting()
+    keys = varied()
+    pairs = required_pairs()
     base = defaults()
     candidates = []
     for combination in itertools.product(*(dims[key] for key in keys)):
@@ -183,8 +206,8 @@ def _generate_pairwise(named: Iterable[dict[str, str]]) -> list[dict[str, str]]:
         overrides = {key: value for key, value in row.items() if value != base[key]}
         if is_valid(overrides):
             candidates.append(row)
-    possible = {pair for row in candidates for pair in _pairs(row, keys)}
-    covered = {pair for answers in named for pair in _pairs(_full(answers), keys)}
+    possible = {pair for row in candidates for pair in _pairs(row, pairs)}
+    covered = {pair for answers in named for pair in _pairs(_full(answers), pairs)}
     uncovered = possible - covered
 
     rows: list[dict[str, str]] = []
@@ -193,11 +216,11 @@ def _generate_pairwise(named: Iterable[dict[str, str]]) -> list[dict[str, str]]:
         best = max(
             candidates,
             key=lambda row: (
-                len(uncovered.intersection(_pairs(row, keys))),
+                len(uncovered.intersection(_pairs(row, pairs))),
                 -sum(row[key] != base[key] for key in keys),
             ),
         )
-        uncovered -= set(_pairs(best, keys))
+        uncovered -= set(_pairs(best, pairs))
         rows.append({key: value for key, value in best.items() if value != base[key]})
 
     # Spread the independent options' values over the generated rows.
@@ -227,7 +250,7 @@ def _token(key: str, value: str) -> str:
 
 def variant_id(overrides: dict[str, str]) -> str:
     """A readable id: the answers that differ from the defaults, e.g. aws+serving-none."""
-    order = interacting() + list(INDEPENDENT)
+    order = varied() + list(INDEPENDENT)
     tokens = [_token(key, overrides[key]) for key in order if key in overrides]
     return "+".join(tokens) or "default"
 
