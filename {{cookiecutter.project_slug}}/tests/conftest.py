@@ -53,12 +53,6 @@ def table() -> pd.DataFrame:
     return generate(400, seed=7)
 
 
-@pytest.fixture
-def customers(table: pd.DataFrame) -> pd.DataFrame:
-    """The former name of `table`, kept while test files outside the data layer use it."""
-    return table
-
-
 # A text value no category list holds, and that cleaning leaves as it is.
 UNKNOWN_CATEGORY = "zz-no-such-category"
 
