@@ -53,7 +53,7 @@ IDS: list[str] = [] if ID_COLUMN is None else TABLE[ID_COLUMN].astype(str).tolis
 ROWS = st.integers(0, len(TABLE) - 1)
 # Outcomes feedback may give: the classes, or target values of the table.
 OUTCOMES: list[Label] = list(CLASSES) or TABLE[TARGET_COLUMN].head(5).tolist()
-# Ids no row has: the service answers with its baseline (if the model has one).
+# Ids no row has: the service answers with the model card's baseline.
 UNKNOWN_IDS = st.text(string.ascii_letters + string.digits, min_size=1, max_size=20).map(
     lambda text: f"new-{text}"
 )
@@ -75,7 +75,6 @@ class Workspace:
             self.server = Server(folder, store_url)
             self.client = stack.enter_context(httpx.Client(base_url=self.server.url, timeout=60))
             self.stack = stack.pop_all()
-        self.has_baseline = False
         records = folder / "records.csv"
         TABLE.to_csv(records, index=False)
         # The jobs see what the service sees, plus small data and thresholds that a
@@ -95,9 +94,6 @@ class Workspace:
         code, output = self.run_job("train")
         assert code == ExitCode.OK, f"train exited {code}:\n{output}"
         self.server.start()
-        # A model card without a baseline leaves ids without data unanswered (404).
-        probe = self.client.get("/predict/new-probe")
-        self.has_baseline = ID_COLUMN is not None and probe.status_code == 200
 
     def empty_store(self) -> None:
         """Remove every row, as if the service had just been deployed."""
@@ -194,9 +190,9 @@ class Workflow(RuleBasedStateMachine):
         return self.acknowledge(ids)
 
     def lookup(self, entity_id: str, source: str) -> MultipleResults[str]:
-        """GET /predict/{id}: answered from `source`, or 404 where nothing can answer."""
+        """GET /predict/{id}: answered from `source`, or 404 when the table has no ids."""
         response = self.client.get(f"/predict/{entity_id}")
-        if ID_COLUMN is None or (source == "baseline" and not self.workspace.has_baseline):
+        if ID_COLUMN is None:
             assert response.status_code == 404, f"{response.status_code}: {response.text}"
             return multiple()
         answer = self.ok(response).json()

@@ -305,7 +305,7 @@ def test_any_body_shape_gets_a_422(client: TestClient) -> None:
 def test_ids_are_ascii_and_refused_at_the_edge_otherwise(client: TestClient) -> None:
     """NUL, newlines, non-ASCII, surrogates: 422 before the store sees them (on any database)."""
     ids = st.text(min_size=1, max_size=70) | st.from_regex(ID, fullmatch=True)
-    known = lookup_status(client)
+    known = lookup_status()
 
     @given(entity=ids)
     @settings(max_examples=50, deadline=None, database=None)
@@ -470,23 +470,36 @@ def test_entity_prediction_falls_back_to_batch_then_baseline(
     stale = ServingSettings(feature_max_age_hours=1e-9)
     with TestClient(create_app(scored_settings.model_copy(update={"serving": stale}))) as client:
         from_batch = client.get(f"/predict/{entity(table, 3)}").json()
-        unknown = client.get("/predict/NO-SUCH-ENTITY")
-        baseline = client.app.state.service.predictor.baseline  # type: ignore[attr-defined]
+        unknown = client.get("/predict/NO-SUCH-ENTITY").json()
 
     assert from_batch["source"] == "batch"
     assert from_batch["prediction"] == batch.prediction
     assert from_batch.get("probability") == batch.probability
     assert from_batch["model_version"] == "v1"
-    if baseline is None:  # a model card without a baseline, and no configured one
-        assert unknown.status_code == 404
-        assert "baseline" in unknown.json()["detail"]
-        return
-    answer = unknown.json()
-    assert answer["source"] == "baseline"
-    assert answer["prediction"] == baseline.prediction
-    assert answer.get("probability") == baseline.probability
-    assert answer["as_of"] is None
-    assert_answer({key: value for key, value in answer.items() if value is not None})
+    assert unknown["source"] == "baseline"
+    assert unknown["model_version"] == "baseline"
+    assert unknown["as_of"] is None
+    assert_answer({key: value for key, value in unknown.items() if value is not None})
+
+
+@needs_id
+def test_the_baseline_is_the_model_cards(
+    scored_settings: Settings, table: pd.DataFrame
+) -> None:
+    """An id without data gets the training target's majority class and share, or mean."""
+    with TestClient(create_app(scored_settings)) as client:
+        baseline = client.app.state.service.predictor.card.baseline  # type: ignore[attr-defined]
+        unknown = client.get("/predict/NO-SUCH-ENTITY").json()
+
+    assert unknown["prediction"] == baseline.prediction
+    assert unknown.get("probability") == baseline.probability
+    if CLASSES:
+        counts = table[TARGET_COLUMN].value_counts(normalize=True)
+        assert unknown["prediction"] == counts.idxmax()
+        assert unknown["probability"] == pytest.approx(counts.max(), abs=0.1)
+    else:
+        target = table[TARGET_COLUMN]
+        assert abs(unknown["prediction"] - target.mean()) <= target.std() / 2
 
 
 @no_id
@@ -557,7 +570,8 @@ def test_metrics_count_requests_and_predictions(
     assert "http_request_duration_seconds_bucket" in text
     served = [line for line in text.splitlines() if line.startswith("predictions_total{")]
     assert sum(float(line.rsplit(" ", 1)[1]) for line in served) == 4
-    assert f'model_info{{name="{trained_settings.model.name}",version="v1"}} 1.0' in text
+    labels = f'name="{trained_settings.model.name}",version="v1"'
+    assert "model_info{" + labels + "} 1.0" in text
 
 
 def test_history_is_flushed_on_shutdown(trained_settings: Settings, table: pd.DataFrame) -> None:

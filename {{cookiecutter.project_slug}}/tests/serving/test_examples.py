@@ -97,7 +97,7 @@ def test_each_endpoint_has_an_example_and_each_example_is_served(
         prediction_id = ""
         for request in requests:
             response = send(client, request.curl(), prediction_id)
-            expected = lookup_status(client) if request.path.startswith("/predict/") else 200
+            expected = lookup_status() if request.path.startswith("/predict/") else 200
             assert response.status_code == expected, (request.curl(), response.text)
             if request.path == "/predict":
                 prediction_id = response.json()["predictions"][0]["prediction_id"]

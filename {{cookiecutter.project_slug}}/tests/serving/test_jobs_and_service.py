@@ -47,7 +47,7 @@ def test_monitor_runs_after_an_entity_lookup(
     with TestClient(create_app(scored_settings)) as client:
         assert client.get(f"/predict/{entity(table, 1)}").status_code == 200
         unknown = client.get("/predict/NO-SUCH-ENTITY")
-        assert unknown.status_code == lookup_status(client)
+        assert unknown.status_code == lookup_status()
 
     report = monitor(scored_settings)
 

@@ -69,7 +69,6 @@ from .predictor import (
     OutputFormat,
     Predictor,
     Scored,
-    baseline_of,
     entity_of,
     feature_contract_violation,
 )
@@ -137,9 +136,7 @@ class Service:
     def open(cls, settings: Settings, metrics: Metrics) -> "Service":
         registry = Registry(settings.storage.registry_uri, settings.model.name)
         model, card = registry.load(settings.env)
-        threshold = settings.model.threshold
-        baseline = baseline_of(card, settings.serving.baseline_probability, threshold)
-        predictor = Predictor(model, card, threshold, baseline)
+        predictor = Predictor(model, card, settings.model.threshold)
         store = Store(settings.store.url)
         metrics.model.info({"name": card.name, "version": predictor.version})
         model_thread = ThreadPoolExecutor(
@@ -361,14 +358,10 @@ NO_ID_COLUMN = (
     "the table has no id column, so no entity can be looked up: re-run adopt with --id"
     " <column> to name one"
 )
-NO_BASELINE = (
-    "no fresh online features and no batch prediction for this id, and the model card"
-    " records no baseline to answer with"
-)
 ENTITY_RESPONSES: ResponseSpec = {
     404: {
         "model": ErrorMessage,
-        "description": "The table has no id column, or nothing to answer for this id",
+        "description": "The table has no id column (re-run adopt with --id)",
     }
 }
 
@@ -377,7 +370,7 @@ ENTITY_RESPONSES: ResponseSpec = {
     "/predict/{entity_id}",
     tags=["predictions"],
     dependencies=PREDICT,
-    responses=responses(401, 403, 429, 503) | ENTITY_RESPONSES,
+    responses=responses(401, 403, 429, 503) | (ENTITY_RESPONSES if ID_COLUMN is None else {}),
 )
 async def predict_entity(
     entity_id: Annotated[str, Path(pattern=ENTITY_ID_PATTERN)], service: ServiceDependency
@@ -412,11 +405,10 @@ async def predict_entity(
     elif (batch := await asyncio.to_thread(service.store.batch_prediction, entity_id)) is not None:
         prediction, probability = batch.prediction, batch.probability
         version, source, as_of = batch.model_version, "batch", batch.scored_at
-    elif (baseline := service.predictor.baseline) is not None:
+    else:  # the training target's majority class and its share, or its mean
+        baseline = service.predictor.card.baseline
         prediction, probability = baseline.prediction, baseline.probability
         version, source, as_of = "baseline", "baseline", None
-    else:
-        raise HTTPException(404, NO_BASELINE)
     row = PredictionRow(
         id=new_prediction_id(),
         created_at=now,

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ValidationError, create_model
 
 from .. import data
 from ..columns import Columns
-from ..contracts import CLASSES, FEATURE_COLUMNS, ID_COLUMN, TASK, features_contract
+from ..contracts import FEATURE_COLUMNS, ID_COLUMN, features_contract
 from ..features import clean_columns, feature_columns
-from ..logs import get_logger, shorten
+from ..logs import shorten
 from ..model import Model
 from ..pipelines.predict import score
 from ..registry import ModelCard
@@ -30,8 +30,6 @@ from ..store import (
 from .errors import echo
 from .schemas import RECORD_COLUMNS, contract_fields
 
-logger = get_logger(__name__)
-
 OutputFormat = Literal["csv", "json"]
 
 
@@ -42,41 +40,10 @@ class Scored:
     features: Record
 
 
-@dataclass(frozen=True)
-class Baseline:
-    """The answer for an entity with no data: the majority class or the mean target."""
-
-    prediction: Label
-    probability: float | None
-    origin: str  # where it comes from: the model card, or a setting
-
-
 def entity_of(record: Record) -> str | None:
     """The id of a record, or None when the table has no id column."""
     identity = ID_COLUMN
     return None if identity is None else record[identity]
-
-
-def baseline_of(card: ModelCard, probability: float, threshold: float) -> Baseline | None:
-    """The served model's baseline: the model card's, else (binary) a configured rate.
-
-    Training records `baseline` in the model card: the majority class and its share of
-    the training rows (classifiers), or the mean target (regression). A card written
-    before that has none: a binary model then falls back on `serving.baseline_probability`
-    (the positive class's rate); other tasks have no baseline (None).
-    """
-    recorded = getattr(card, "baseline", None)  # ModelCard.baseline: dict | None
-    if isinstance(recorded, dict) and "prediction" in recorded:
-        prediction, share = recorded["prediction"], recorded.get("probability")
-        if TASK == "regression" and isinstance(prediction, int | float):
-            return Baseline(float(prediction), None, "model card")
-        if prediction in CLASSES and isinstance(share, int | float) and 0 <= share <= 1:
-            return Baseline(prediction, float(share), "model card")
-        logger.warning("baseline.ignored", reason="the model card's baseline fits no class")
-    if TASK != "binary":
-        return None
-    negative, positive = CLASSES
-    return Baseline(positive if probability >= threshold else negative, probability, "setting")
 
 
 class ContractViolationError(Exception):
@@ -88,14 +55,11 @@ class ContractViolationError(Exception):
 
 
 class Predictor:
-    def __init__(
-        self, model: Model, card: ModelCard, threshold: float, baseline: Baseline | None = None
-    ) -> None:
+    def __init__(self, model: Model, card: ModelCard, threshold: float) -> None:
         self.model = model
         self.card = card
         self.threshold = threshold
         self.version = f"v{card.version}"
-        self.baseline = baseline
 
     def _score_columns(self, features: Columns) -> list[Scored]:
         scores = self.model.score_columns(features, self.threshold)
