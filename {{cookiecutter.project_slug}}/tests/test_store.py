@@ -346,6 +346,28 @@ def test_online_features_of_an_older_layout_are_rebuilt(store_url: str) -> None:
     assert stored.features[added] == value
 
 
+def test_a_store_made_for_another_task_is_refused_naming_its_columns(any_store: Store) -> None:
+    """Predictions of another type (integers where text labels go, or text where numbers
+    go): refused at start, not on every request."""
+    url = any_store.engine.url.render_as_string(hide_password=False)
+    other = "BIGINT" if isinstance(predictions.c.prediction.type, sa.Text) else "TEXT"
+    with any_store.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE feedback"))
+        connection.execute(sa.text("DROP TABLE predictions"))
+        connection.execute(
+            sa.text(
+                "CREATE TABLE predictions (id VARCHAR(32) PRIMARY KEY,"
+                " created_at TIMESTAMP NOT NULL, entity_id VARCHAR(64),"
+                f" model_version VARCHAR(32) NOT NULL, prediction {other} NOT NULL,"
+                " probability FLOAT, source VARCHAR(16) NOT NULL, features JSON)"
+            )
+        )
+    any_store.close()
+
+    with pytest.raises(StoreError, match=r"columns predictions\.prediction were made for"):
+        Store(url)
+
+
 def test_a_failed_job_writes_nothing(store: Store) -> None:
     def job() -> None:
         with store.transaction() as connection:

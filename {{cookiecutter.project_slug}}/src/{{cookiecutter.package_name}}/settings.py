@@ -136,14 +136,16 @@ class StoreSettings(Section):
 
 
 class ServingSettings(Section):
+    """The HTTP service: micro-batching, request limits and online feature freshness.
+
+    Entities with no data are answered from the model card's baseline (training).
+    """
+
     max_batch_size: int = Field(default=64, gt=0, description="Records per model call.")
     max_wait_ms: float = Field(default=2.0, ge=0, description="Wait for more records.")
     max_records: int = Field(default=1000, gt=0, description="Records per POST /predict.")
     max_upload_mb: float = Field(default=100, gt=0, description="POST /predict-batch limit.")
     feature_max_age_hours: float = Field(default=48, gt=0, description="Online feature freshness.")
-    baseline_probability: float = Field(
-        default=0.35, ge=0, le=1, description="Served for entities with no data (base rate)."
-    )
     max_body_mb: float = Field(default=2, gt=0, description="Request body limit but uploads.")
     rate_limit_per_second: float | None = Field(
         default=None, gt=0, description="Requests per second per API key (or address); off: null."

@@ -256,6 +256,44 @@ def create_store_engine(url: str) -> Engine:
     return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
+def _kind(kind: sa.types.TypeEngine[Any]) -> str:
+    if isinstance(kind, sa.Integer):
+        return "integer"
+    if isinstance(kind, sa.Float | sa.Numeric):
+        return "number"
+    if isinstance(kind, sa.String):
+        return "text"
+    return type(kind).__name__.lower()
+
+
+def mismatched_answer_columns(engine: Engine) -> list[str]:
+    """Prediction and outcome columns of the database made for another task.
+
+    A database created before `adopt` switched the task (say from a binary to a
+    regression target) holds integer predictions: writing values or text labels into
+    it would fail on every request, so the store is refused at start, naming them.
+    """
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        wrong = []
+        for table, name in (
+            (predictions, "prediction"),
+            (predictions, "probability"),
+            (batch_predictions, "prediction"),
+            (batch_predictions, "probability"),
+            (feedback, "outcome"),
+        ):
+            found = {column["name"]: column for column in inspector.get_columns(table.name)}
+            if name not in found:
+                continue
+            expected = table.c[name]
+            if _kind(found[name]["type"]) != _kind(expected.type) or (
+                expected.nullable and not found[name]["nullable"]
+            ):
+                wrong.append(f"{table.name}.{name}")
+    return wrong
+
+
 def upgrade_online_features(engine: Engine) -> None:
     """Bring the online feature table to the features contract's columns.
 
@@ -288,10 +326,18 @@ class Store:
             self.engine = create_store_engine(url)
             metadata.create_all(self.engine)
             upgrade_online_features(self.engine)
+            wrong = mismatched_answer_columns(self.engine)
         except (sa.exc.SQLAlchemyError, OSError) as error:
             raise StoreError(
                 f"prediction store {_redacted(url)} is unusable: {describe_error(error)}"
             ) from None
+        if wrong:
+            self.engine.dispose()
+            raise StoreError(
+                f"prediction store {_redacted(url)}: columns {', '.join(wrong)} were made for"
+                " another task than dataset.py's; point store.url at a new database, or"
+                " migrate them"
+            )
 
     def close(self) -> None:
         self.engine.dispose()
