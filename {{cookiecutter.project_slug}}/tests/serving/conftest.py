@@ -30,7 +30,6 @@ from {{cookiecutter.package_name}}.pipelines.predict import predict
 from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.serving.schemas import RECORD_COLUMNS, Feedback, InputRecord
-from {{cookiecutter.package_name}}.store import json_records
 from {{cookiecutter.package_name}}.settings import (
     ENV_PREFIX,
     LOWER_IS_BETTER,
@@ -42,6 +41,7 @@ from {{cookiecutter.package_name}}.settings import (
     TrainingSettings,
     load_settings,
 )
+from {{cookiecutter.package_name}}.store import json_records
 from tests.conftest import PROJECT_ROOT, fresh_store_url
 
 SAMPLE = PROJECT_ROOT / SAMPLE_URI
