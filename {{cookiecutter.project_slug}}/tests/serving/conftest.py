@@ -41,6 +41,7 @@ from {{cookiecutter.package_name}}.settings import (
     TrainingSettings,
     load_settings,
 )
+from {{cookiecutter.package_name}}.store import json_records
 from tests.conftest import PROJECT_ROOT, fresh_store_url
 
 SAMPLE = PROJECT_ROOT / SAMPLE_URI
@@ -58,9 +59,9 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def record(table: pd.DataFrame, row: int = 0) -> dict[str, object]:
-    """One row of the table as a JSON request body (no label)."""
-    values = table.drop(columns=[TARGET_COLUMN], errors="ignore").iloc[row].to_dict()
-    return {str(key): (None if pd.isna(value) else value) for key, value in values.items()}
+    """One row of the table as a JSON request body: the contract's columns, no label."""
+    values = json_records(table.iloc[[row]])[0]  # Python values, NaN as None
+    return {name: values[name] for name in RECORD_COLUMNS if name in values}
 
 
 def entity(table: pd.DataFrame, row: int = 0) -> str:

@@ -483,9 +483,7 @@ def test_entity_prediction_falls_back_to_batch_then_baseline(
 
 
 @needs_id
-def test_the_baseline_is_the_model_cards(
-    scored_settings: Settings, table: pd.DataFrame
-) -> None:
+def test_the_baseline_is_the_model_cards(scored_settings: Settings, table: pd.DataFrame) -> None:
     """An id without data gets the training target's majority class and share, or mean."""
     with TestClient(create_app(scored_settings)) as client:
         baseline = client.app.state.service.predictor.card.baseline  # type: ignore[attr-defined]

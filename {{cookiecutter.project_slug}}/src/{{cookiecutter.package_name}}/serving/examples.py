@@ -65,7 +65,8 @@ def examples(sample: pd.DataFrame, sample_path: Path = SAMPLE) -> list[Example]:
     outcome = first.get(TARGET_COLUMN)
     feedback = json.dumps({"prediction_id": PREDICTION_ID, "outcome": outcome})
     model = Example("The served model (admin key)", "GET", "/model", ADMIN_KEY)
-    by_id = [model]
+    history = Example("Past predictions (admin key)", "GET", "/history?limit=10", ADMIN_KEY)
+    by_id = [model, history]
     identity = ID_COLUMN
     if identity is not None:
         entity = str(first[identity])
