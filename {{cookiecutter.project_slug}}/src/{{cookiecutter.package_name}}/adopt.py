@@ -129,12 +129,14 @@ class InferredContract:
 # ---------------------------------------------------------------- reading the table
 
 
-def read_sample(uri: str, max_rows: int = MAX_READ_ROWS) -> pd.DataFrame:
-    """The first `max_rows` rows of the CSV or Parquet table at `uri`."""
+def read_sample(
+    uri: str, max_rows: int = MAX_READ_ROWS, text: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The first `max_rows` rows of the CSV or Parquet table at `uri` (`text` read as text)."""
     chunks: list[pd.DataFrame] = []
     rows = 0
     try:
-        for chunk in io.iter_table(uri, chunk_rows=min(max_rows, 50_000)):
+        for chunk in io.iter_table(uri, chunk_rows=min(max_rows, 50_000), text=text):
             chunks.append(chunk.head(max_rows - rows))
             rows += len(chunks[-1])
             if rows >= max_rows:
@@ -142,7 +144,7 @@ def read_sample(uri: str, max_rows: int = MAX_READ_ROWS) -> pd.DataFrame:
     except Exception as error:
         raise unreadable(uri, error) from None
     if not chunks:  # a CSV holding its header only
-        chunks.append(io.read_table(uri))
+        chunks.append(io.read_table(uri, text=text))
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     frame.columns = [str(name) for name in frame.columns]
     return frame
@@ -672,7 +674,7 @@ def plan(
             f"the table is {new_uri}, where adopt writes the new sample: move it out of"
             " data/sample/ (e.g. to data/) and adopt it from there"
         )
-    frame = read_sample(input_uri)
+    frame = read_sample(input_uri, text=() if id_column is None else (id_column,))
     contract = infer_contract(frame, target, id_column, task, sample_uri=new_uri)
     source = dataset_source(contract)
     schema = load_schema(source)
@@ -807,7 +809,8 @@ def apply(plan: Plan) -> list[Path]:
 FRESH_CHECK = f"""
 import sys
 from {PACKAGE} import contracts, io
-contracts.raw_contract.validate(io.read_table(sys.argv[1]), lazy=True)
+from {PACKAGE}.data import TEXT_COLUMNS
+contracts.raw_contract.validate(io.read_table(sys.argv[1], text=TEXT_COLUMNS), lazy=True)
 """
 
 

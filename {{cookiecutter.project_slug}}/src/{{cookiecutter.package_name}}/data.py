@@ -19,12 +19,15 @@ from .contracts import (
     features_contract,
     is_integer,
     is_number,
+    is_text,
     raw_contract,
 )
 from .decorators import log_call, log_time
 from .features import clean_columns, feature_columns
 from .logs import shorten
 
+# Raw text columns: CSV readers take them as text, so ids such as "007" keep their zeros.
+TEXT_COLUMNS = tuple(name for name, column in raw_contract.columns.items() if is_text(column))
 # What pandas and pyarrow raise for bytes that are not a CSV or Parquet table they can read.
 UNREADABLE = (
     UnicodeDecodeError,
@@ -89,7 +92,7 @@ def load_raw(uri: str) -> pd.DataFrame:
     DataError if it cannot be read.
     """
     try:
-        frame = io.read_table(uri)
+        frame = io.read_table(uri, text=TEXT_COLUMNS)
     except (OSError, io.StorageError, pd.errors.EmptyDataError, *UNREADABLE) as error:
         raise unreadable(uri, error) from None
     return validate_raw(frame)
@@ -97,7 +100,7 @@ def load_raw(uri: str) -> pd.DataFrame:
 
 def stream_raw(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Read a CSV or Parquet dataset chunk by chunk, each checked against the raw contract."""
-    chunks = io.iter_table(uri, chunk_rows)
+    chunks = io.iter_table(uri, chunk_rows, text=TEXT_COLUMNS)
     while True:
         try:
             chunk = next(chunks)

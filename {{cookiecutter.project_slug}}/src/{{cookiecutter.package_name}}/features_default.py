@@ -15,7 +15,7 @@ column, in the batch jobs and in the service alike.
 
 import pandera.pandas as pa
 
-from .columns import Columns, map_text, trimmed
+from .columns import Columns, is_text_type, map_text, trimmed
 from .dataset import ID_COLUMN, TARGET_COLUMN, RawSchema
 
 # The values each text column may hold after cleaning (the clean contract's `isin`).
@@ -26,7 +26,7 @@ ENGINEERED_FEATURES: dict[str, pa.Column] = {}
 TEXT_COLUMNS = tuple(
     name
     for name, column in RawSchema.to_schema().columns.items()
-    if str(column.dtype) == "str" and name not in {ID_COLUMN, TARGET_COLUMN}
+    if is_text_type(column.dtype) and name not in {ID_COLUMN, TARGET_COLUMN}
 )
 
 

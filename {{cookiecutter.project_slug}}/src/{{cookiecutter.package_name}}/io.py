@@ -18,7 +18,7 @@ import posixpath
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import IO
 
@@ -249,21 +249,28 @@ def is_parquet(uri: str) -> bool:
     return str(split_protocol(uri)[1]).lower().endswith(PARQUET_SUFFIX)
 
 
-def read_table(uri: str) -> pd.DataFrame:
-    """Read a whole CSV or Parquet file."""
+def read_table(uri: str, text: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a whole CSV or Parquet file; CSV columns named in `text` are read as text."""
     fs, path = resolve(uri)
     with fs.open(path, "rb") as handle:
         if not is_parquet(uri):
-            return pd.read_csv(handle)
+            return pd.read_csv(handle, dtype=dict.fromkeys(text, str))
         frame: pd.DataFrame = pq.read_table(handle).to_pandas()
     return frame
 
 
-def iter_table(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Stream a CSV or Parquet file in chunks of at most `chunk_rows` rows (bounded memory)."""
+def iter_table(uri: str, chunk_rows: int, text: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+    """Stream a CSV or Parquet file in chunks of at most `chunk_rows` rows (bounded memory).
+
+    CSV columns named in `text` are read as text (ids keep their leading zeros).
+    """
     fs, path = resolve(uri)
     if not is_parquet(uri):
-        with fs.open(path, "rb") as handle, pd.read_csv(handle, chunksize=chunk_rows) as reader:
+        dtypes = dict.fromkeys(text, str)
+        with (
+            fs.open(path, "rb") as handle,
+            pd.read_csv(handle, chunksize=chunk_rows, dtype=dtypes) as reader,
+        ):
             yield from reader
         return
     with fs.open(path, "rb") as handle, pq.ParquetFile(handle) as parquet:

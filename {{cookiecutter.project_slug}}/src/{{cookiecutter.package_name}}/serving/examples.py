@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import io
+from .. import data, io
 from ..contracts import ID_COLUMN, SAMPLE_URI, TARGET_COLUMN
 from ..store import json_records
 from .schemas import InputRecord
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Print the API examples, or refresh a README.")
     parser.add_argument("--write", type=Path, help="replace the block in this file (README.md)")
     args = parser.parse_args(argv)
-    block = render(examples(io.read_table(SAMPLE_URI)))
+    block = render(examples(io.read_table(SAMPLE_URI, text=data.TEXT_COLUMNS)))
     if args.write is None:
         print(block)
         return

@@ -161,7 +161,8 @@ def _json_record(values: tuple[object, ...]) -> Record:
 
 def _read_chunks(source: IO[bytes], chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
-        with pd.read_csv(source, chunksize=chunk_rows) as reader:
+        text = dict.fromkeys(data.TEXT_COLUMNS, str)
+        with pd.read_csv(source, chunksize=chunk_rows, dtype=text) as reader:
             yield from reader
     except pd.errors.EmptyDataError:
         raise ContractViolationError("the file is empty (no header row)", []) from None
