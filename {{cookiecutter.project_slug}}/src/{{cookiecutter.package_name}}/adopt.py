@@ -129,9 +129,7 @@ class InferredContract:
 # ---------------------------------------------------------------- reading the table
 
 
-def read_sample(
-    uri: str, max_rows: int = MAX_READ_ROWS, text: Sequence[str] = ()
-) -> pd.DataFrame:
+def read_sample(uri: str, max_rows: int = MAX_READ_ROWS, text: Sequence[str] = ()) -> pd.DataFrame:
     """The first `max_rows` rows of the CSV or Parquet table at `uri` (`text` read as text)."""
     chunks: list[pd.DataFrame] = []
     rows = 0
