@@ -53,6 +53,7 @@ BASE = [
     "tests/test_cli.py",
     "tests/test_contracts.py",
     "tests/test_data.py",
+    "tests/test_datagen.py",
     "tests/test_decorators.py",
     "tests/test_features.py",
     "tests/test_io.py",
