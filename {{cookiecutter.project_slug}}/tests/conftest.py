@@ -21,7 +21,7 @@ from {{cookiecutter.package_name}}.contracts import (
     is_text,
     raw_contract,
 )
-from {{cookiecutter.package_name}}.datagen import bounds, generate, patterns
+from {{cookiecutter.package_name}}.datagen import bounds, entity_ids, generate, patterns
 from {{cookiecutter.package_name}}.settings import (
     DataSettings,
     LoggingSettings,
@@ -55,6 +55,12 @@ def table() -> pd.DataFrame:
 
 # A text value no category list holds, and that cleaning leaves as it is.
 UNKNOWN_CATEGORY = "zz-no-such-category"
+
+
+def another_id(seed: int = 99) -> str:
+    """A valid entity id that no generated table of a small seed holds."""
+    assert ID_COLUMN is not None, "the table has no id column"
+    return str(entity_ids(raw_contract.columns[ID_COLUMN], 1, seed)[0])
 
 
 def refused_value(name: str) -> Any:

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from {{cookiecutter.package_name}} import io
+from {{cookiecutter.package_name}} import data, io
 from {{cookiecutter.package_name}}.contracts import (
     CLASSES,
     ID_COLUMN,
@@ -312,7 +312,7 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 
 @pytest.fixture
 def sample() -> pd.DataFrame:
-    return io.read_table(str(SAMPLE))
+    return io.read_table(str(SAMPLE), text=data.TEXT_COLUMNS)
 
 
 def assert_answer(answer: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, Settings
 from {{cookiecutter.package_name}}.store import Store
-from tests.conftest import PROJECT_ROOT, fresh_store_url
+from tests.conftest import PROJECT_ROOT, another_id, fresh_store_url
 from tests.serving.conftest import Server, needs_id, record
 
 
@@ -163,7 +163,7 @@ def test_durable_mode_answers_503_when_the_write_fails_and_stores_nothing_unackn
 def test_a_failing_write_logs_no_record_data(
     trained_settings: Settings, table: pd.DataFrame, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    secret = "SECRET-ENTITY-4711"
+    secret = another_id(4711)
     assert ID_COLUMN is not None
     body = record(table, 0) | {ID_COLUMN: secret}
     for mode in ("durable", "background"):

@@ -24,7 +24,7 @@ from {{cookiecutter.package_name}}.serving.examples import (
     replace_block,
 )
 from {{cookiecutter.package_name}}.settings import Settings
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, another_id
 from tests.serving.conftest import ADMIN_KEY as ADMIN_KEY_VALUE
 from tests.serving.conftest import PREDICT_KEY as PREDICT_KEY_VALUE
 from tests.serving.conftest import SAMPLE, entity, lookup_status, needs_id
@@ -107,9 +107,10 @@ def test_each_endpoint_has_an_example_and_each_example_is_served(
 def test_the_examples_follow_the_sample_data(sample: pd.DataFrame, tmp_path: Path) -> None:
     assert ID_COLUMN is not None
     changed = sample.copy()
-    changed.loc[0, ID_COLUMN] = "SOMEONE-ELSE"
+    someone_else = another_id()
+    changed.loc[0, ID_COLUMN] = someone_else
 
     block = render(examples(changed, SAMPLE.relative_to(PROJECT_ROOT)))
 
-    assert "/predict/SOMEONE-ELSE" in block
-    assert f'{json.dumps(ID_COLUMN)}: "SOMEONE-ELSE"' in block
+    assert f"/predict/{someone_else}" in block
+    assert f"{json.dumps(ID_COLUMN)}: {json.dumps(someone_else)}" in block
