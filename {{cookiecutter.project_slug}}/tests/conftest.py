@@ -22,12 +22,15 @@ from {{cookiecutter.package_name}}.contracts import (
     raw_contract,
 )
 from {{cookiecutter.package_name}}.datagen import bounds, entity_ids, generate, patterns
+from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.settings import (
+    LOWER_IS_BETTER,
     DataSettings,
     LoggingSettings,
     Settings,
     StorageSettings,
     StoreSettings,
+    TrainingSettings,
     load_settings,
 )
 
@@ -123,6 +126,31 @@ def categorical_columns() -> list[str]:
             or allowed_values(clean_contract.columns[name]) is not None
         )
     ]
+
+
+needs_id = pytest.mark.skipif(ID_COLUMN is None, reason="the table has no id column")
+no_id = pytest.mark.skipif(ID_COLUMN is not None, reason="the table has an id column")
+# Tests that need a model, not a good one, train with a gate that lets any model through.
+ANY_MODEL = TrainingSettings(
+    gate=float("inf") if TrainingSettings().metric in LOWER_IS_BETTER else float("-inf")
+)
+
+
+@pytest.fixture(scope="session")
+def registry_uri() -> str:
+    """A registry with one model (alias "test") trained on generated rows, for the session."""
+    root = f"memory://registry-{uuid.uuid4().hex}"
+    train_uri = io.join(root, "records.csv")
+    io.write_table(train_uri, generate(400, seed=7))
+    settings = Settings(
+        env="test",
+        data=DataSettings(train_uri=train_uri, predict_input_uri=train_uri, predictions_uri="-"),
+        training=ANY_MODEL,
+        storage=StorageSettings(registry_uri=io.join(root, "registry"), reports_uri=root),
+        store=StoreSettings(url="sqlite://"),
+    )
+    train(settings)
+    return settings.storage.registry_uri
 
 
 @pytest.fixture

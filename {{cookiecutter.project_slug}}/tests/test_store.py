@@ -41,14 +41,13 @@ from {{cookiecutter.package_name}}.store import (
     new_prediction_id,
     predictions,
 )
-from tests.conftest import PROJECT_ROOT, fresh_database
+from tests.conftest import PROJECT_ROOT, fresh_database, needs_id
 
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 # Two different predictions (and outcomes) of the task: classes, or values.
 LABELS: tuple[Label, Label] = (CLASSES[0], CLASSES[-1]) if CLASSES else (12.5, 40.25)
-needs_id = pytest.mark.skipif(ID_COLUMN is None, reason="the table has no id column")
 
 
 def probability_of(prediction: Label) -> float | None:

@@ -44,8 +44,8 @@ from {{ cookiecutter.package_name }}.contracts import CLASSES, ID_COLUMN, TARGET
 from {{ cookiecutter.package_name }}.datagen import generate
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 from {{ cookiecutter.package_name }}.store import Label, feedback, metadata, predictions
-from tests.conftest import PROJECT_ROOT, fresh_store_url
-from tests.serving.conftest import ANY_MODEL, Server, record
+from tests.conftest import ANY_MODEL, PROJECT_ROOT, fresh_store_url
+from tests.serving.conftest import Server, record
 
 # A few hundred rows keep every job well under a second.
 TABLE = generate(300, seed=16)

@@ -1,7 +1,6 @@
 """Batch scoring on records drawn from the contract, whatever the table and the task."""
 
 import math
-import uuid
 
 import pandas as pd
 import pytest
@@ -18,42 +17,12 @@ from {{cookiecutter.package_name}}.contracts import (
     predictions_contract,
     raw_contract,
 )
-from {{cookiecutter.package_name}}.datagen import generate
 from {{cookiecutter.package_name}}.pipelines.predict import FirstRecordPerId, predict
-from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.registry import ModelNotFoundError
 from {{cookiecutter.package_name}}.settings import (
-    LOWER_IS_BETTER,
-    DataSettings,
     Settings,
-    StorageSettings,
-    StoreSettings,
-    TrainingSettings,
 )
-
-needs_id = pytest.mark.skipif(ID_COLUMN is None, reason="the table has no id column")
-no_id = pytest.mark.skipif(ID_COLUMN is not None, reason="the table has an id column")
-# These tests need a model, not a good one: a gate that lets any model through.
-ANY_MODEL = TrainingSettings(
-    gate=float("inf") if TrainingSettings().metric in LOWER_IS_BETTER else float("-inf")
-)
-
-
-@pytest.fixture(scope="module")
-def registry_uri() -> str:
-    """A registry with one model (alias "test") trained on the `table` fixture's rows."""
-    root = f"memory://predict-{uuid.uuid4().hex}"
-    train_uri = io.join(root, "records.csv")
-    io.write_table(train_uri, generate(400, seed=7))
-    settings = Settings(
-        env="test",
-        data=DataSettings(train_uri=train_uri, predict_input_uri=train_uri, predictions_uri="-"),
-        training=ANY_MODEL,
-        storage=StorageSettings(registry_uri=io.join(root, "registry"), reports_uri=root),
-        store=StoreSettings(url="sqlite://"),
-    )
-    train(settings)
-    return settings.storage.registry_uri
+from tests.conftest import needs_id, no_id
 
 
 @pytest.fixture

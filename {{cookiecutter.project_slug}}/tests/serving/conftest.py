@@ -5,7 +5,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,20 +24,14 @@ from {{cookiecutter.package_name}}.contracts import (
     TARGET_COLUMN,
     TASK,
 )
-from {{cookiecutter.package_name}}.datagen import generate
 from {{cookiecutter.package_name}}.pipelines.predict import predict
 from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.serving.schemas import RECORD_COLUMNS, Feedback, InputRecord
 from {{cookiecutter.package_name}}.settings import (
     ENV_PREFIX,
-    LOWER_IS_BETTER,
     AuthSettings,
-    DataSettings,
     Settings,
-    StorageSettings,
-    StoreSettings,
-    TrainingSettings,
     load_settings,
 )
 from {{cookiecutter.package_name}}.store import json_records
@@ -68,10 +61,6 @@ def entity(table: pd.DataFrame, row: int = 0) -> str:
     """The id of a row (tests that call it are marked `needs_id`)."""
     assert ID_COLUMN is not None
     return str(table.at[row, ID_COLUMN])
-
-
-needs_id = pytest.mark.skipif(ID_COLUMN is None, reason="the table has no id column")
-no_id = pytest.mark.skipif(ID_COLUMN is not None, reason="the table has an id column")
 
 
 # Values the contract refuses, derived from the request model's JSON Schema (which the
@@ -147,29 +136,6 @@ def wrong_types() -> list[tuple[str, object]]:
     for name in columns_of_type("string")[:1]:
         cases.append((name, 12345))
     return cases
-
-
-# The serving tests need a model, not a good one: a gate that lets any model through.
-ANY_MODEL = TrainingSettings(
-    gate=float("inf") if TrainingSettings().metric in LOWER_IS_BETTER else float("-inf")
-)
-
-
-@pytest.fixture(scope="session")
-def registry_uri() -> str:
-    """A registry with one trained model (alias "test"), shared by the serving tests."""
-    root = f"memory://serving-{uuid.uuid4().hex}"
-    train_uri = io.join(root, "records.csv")
-    io.write_table(train_uri, generate(400, seed=7))
-    settings = Settings(
-        env="test",
-        data=DataSettings(train_uri=train_uri, predict_input_uri=train_uri, predictions_uri="-"),
-        training=ANY_MODEL,
-        storage=StorageSettings(registry_uri=io.join(root, "registry"), reports_uri=root),
-        store=StoreSettings(url="sqlite://"),
-    )
-    train(settings)
-    return settings.storage.registry_uri
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from {{cookiecutter.package_name}}.logs import ECHO_LIMIT
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.settings import ServingSettings, Settings
 from {{cookiecutter.package_name}}.store import Store
+from tests.conftest import needs_id, no_id
 from tests.serving.conftest import (
     an_outcome,
     assert_answer,
@@ -37,8 +38,6 @@ from tests.serving.conftest import (
     entity,
     field_schemas,
     lookup_status,
-    needs_id,
-    no_id,
     nullable_columns,
     out_of_range,
     outside_categories,

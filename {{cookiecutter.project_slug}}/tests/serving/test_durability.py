@@ -23,8 +23,8 @@ from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, Settings
 from {{cookiecutter.package_name}}.store import Store
-from tests.conftest import PROJECT_ROOT, another_id, fresh_store_url
-from tests.serving.conftest import Server, needs_id, record
+from tests.conftest import PROJECT_ROOT, another_id, fresh_store_url, needs_id
+from tests.serving.conftest import Server, record
 
 
 @contextmanager

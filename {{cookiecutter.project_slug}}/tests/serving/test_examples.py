@@ -24,10 +24,10 @@ from {{cookiecutter.package_name}}.serving.examples import (
     replace_block,
 )
 from {{cookiecutter.package_name}}.settings import Settings
-from tests.conftest import PROJECT_ROOT, another_id
+from tests.conftest import PROJECT_ROOT, another_id, needs_id
 from tests.serving.conftest import ADMIN_KEY as ADMIN_KEY_VALUE
 from tests.serving.conftest import PREDICT_KEY as PREDICT_KEY_VALUE
-from tests.serving.conftest import SAMPLE, entity, lookup_status, needs_id
+from tests.serving.conftest import SAMPLE, entity, lookup_status
 
 README = PROJECT_ROOT / "README.md"
 KEY_VALUES = {PREDICT_KEY: PREDICT_KEY_VALUE, ADMIN_KEY: ADMIN_KEY_VALUE}

@@ -28,12 +28,12 @@ from {{cookiecutter.package_name}}.serving.app import create_app
 from {{cookiecutter.package_name}}.serving.predictor import feature_contract_violation
 from {{cookiecutter.package_name}}.settings import Settings
 from {{cookiecutter.package_name}}.store import Store, json_records, online_features
+from tests.conftest import needs_id
 from tests.serving.conftest import (
     an_outcome,
     another_outcome,
     entity,
     lookup_status,
-    needs_id,
     record,
 )
 from tests.serving.test_durability import metric, wait_until

@@ -25,10 +25,9 @@ from {{cookiecutter.package_name}}.settings import (
     StorageSettings,
     load_settings,
 )
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import ANY_MODEL, PROJECT_ROOT
 from tests.serving.conftest import (
     ADMIN_KEY,
-    ANY_MODEL,
     PREDICT_KEY,
     Server,
     an_outcome,
