@@ -457,6 +457,9 @@ def check_fresh_import(project: Path) -> pd.DataFrame:
 def test_adopting_a_regression_table_rewrites_the_project(project: Path) -> None:
     old_sample = sorted((project / "data" / "sample").glob("*.csv"))
     source = project / "src" / PACKAGE
+    previous_store = project / adopt.LOCAL_ARTIFACTS / "store.db"
+    previous_store.parent.mkdir(parents=True)
+    previous_store.write_bytes(b"the previous table's predictions")
 
     printed = adopted(project, houses(), "houses.csv", "--target", "SalePrice", "--id", "Id")
 
@@ -481,6 +484,10 @@ def test_adopting_a_regression_table_rewrites_the_project(project: Path) -> None
     local = (project / "configs" / "local.yaml").read_text(encoding="utf-8")
     assert "train_uri: data/sample/houses.csv" in local
     assert "predictions_uri: artifacts/local/predictions/houses.csv" in local
+    assert not (project / adopt.LOCAL_ARTIFACTS).exists()
+    (aside,) = (project / "artifacts").glob("local-before-adopt-*")
+    assert (aside / "store.db").read_bytes() == b"the previous table's predictions"
+    assert f"artifacts/local -> artifacts/{aside.name}" in printed
     sample = check_fresh_import(project)
     assert list(sample.columns) == list(houses().columns)
     assert len(sample) == adopt.SAMPLE_ROWS

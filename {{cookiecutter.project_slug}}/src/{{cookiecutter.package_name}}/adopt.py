@@ -23,6 +23,7 @@ import types
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path, PurePosixPath
 from typing import Literal, cast, get_args
@@ -798,8 +799,25 @@ def apply(plan: Plan) -> list[Path]:
     written = [plan.sample, *plan.texts, *([readme] if plan.refresh_readme else [])]
     if plan.old_sample is not None and plan.old_sample.is_file():
         plan.old_sample.unlink()
-    logger.info("adopt.written", files=[str(path) for path in written])
+    aside = set_aside(plan.root / LOCAL_ARTIFACTS)
+    logger.info("adopt.written", files=[str(path) for path in written], set_aside=str(aside))
     return written
+
+
+# The local environment's models, reports, predictions and store (SQLite) belong to the
+# previous table: they are moved aside, not deleted, so the next run starts clean.
+LOCAL_ARTIFACTS = "artifacts/local"
+SET_ASIDE_SUFFIX = "-before-adopt-"
+
+
+def set_aside(folder: Path) -> Path | None:
+    """Rename `folder` to `<folder>-before-adopt-<UTC time>`, if it exists."""
+    if not folder.is_dir():
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    aside = folder.with_name(f"{folder.name}{SET_ASIDE_SUFFIX}{stamp}")
+    folder.rename(aside)
+    return aside
 
 
 # Run in a fresh interpreter after writing: the project imports with the new contract and
@@ -895,6 +913,13 @@ def next_steps(plan: Plan, written: Sequence[Path]) -> str:
     lines = ["wrote:", *(f"  {relative(path, plan.root)}" for path in written)]
     if plan.old_sample is not None and not plan.old_sample.exists():
         lines += ["removed:", f"  {relative(plan.old_sample, plan.root)}"]
+    local = plan.root / LOCAL_ARTIFACTS
+    aside = sorted(local.parent.glob(f"{local.name}{SET_ASIDE_SUFFIX}*"))
+    if aside and not local.exists():
+        lines += [
+            "set aside (the previous table's local models, predictions and store):",
+            f"  {relative(local, plan.root)} -> {relative(aside[-1], plan.root)}",
+        ]
     lines.append("next:")
     return "\n".join(lines + [f"  {step.ljust(width)}  {what}" for step, what in steps])
 
