@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser = commands.add_parser("train", help="train, evaluate and register a model")
     predict_parser = commands.add_parser("predict", help="score a dataset in batch")
     monitor_parser = commands.add_parser(
-        "monitor", help="check accuracy (feedback) and drift (training data); exit 7: retrain"
+        "monitor", help="check quality (feedback) and drift (training data); exit 7: retrain"
     )
 {%- if cookiecutter.serving == "fastapi" %}
     serve_parser = commands.add_parser("serve", help="serve the model over HTTP")
@@ -168,8 +168,7 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
         print(f"output: {scored.output_uri}")
     elif args.command == "monitor" and settings is not None:
         report = monitor(settings)
-        accuracy = "n/a" if report.accuracy is None else f"{report.accuracy:.3f}"
-        print(f"accuracy {accuracy} ({report.labelled} with feedback), {report.recent_rows} rows")
+        print(report.summary())
         print(f"report: {report.report_uri}")
         if report.retrain_needed:
             raise RetrainNeededError("; ".join(report.alerts))
