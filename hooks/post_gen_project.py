@@ -64,12 +64,25 @@ PRUNE: dict[tuple[str, str], list[str]] = {
         ".github/workflows/batch.yml",
         "deploy/k8s/base/cronjobs.yaml",
         "deploy/k8s/base/networkpolicy-batch.yaml",
+        "deploy/k8s/base/rayjob.yaml",
     ],
     ("scheduler", "github-actions"): [
         "deploy/k8s/base/cronjobs.yaml",
         "deploy/k8s/base/networkpolicy-batch.yaml",
+        "deploy/k8s/base/rayjob.yaml",
     ],
     ("scheduler", "kubernetes"): [".github/workflows/batch.yml"],
+    ("tracking", "none"): [
+        "src/{package_name}/tracking.py",
+        "tests/test_tracking.py",
+        "docs/tracking.md",
+    ],
+    ("compute", "local"): [
+        "src/{package_name}/pipelines/predict_ray.py",
+        "tests/pipelines/test_predict_ray.py",
+        "docs/compute.md",
+        "deploy/k8s/base/rayjob.yaml",
+    ],
     ("license", "Proprietary"): [],  # LICENSE keeps a short proprietary notice
 }
 

@@ -148,6 +148,11 @@ PER_OPTION: dict[tuple[str, str], list[str]] = {
         "deploy/k8s/base/cronjobs.yaml",
         "deploy/k8s/base/networkpolicy-batch.yaml",
     ],
+    ("tracking", "mlflow"): ["src/{pkg}/tracking.py", "tests/test_tracking.py"],
+    ("compute", "ray"): [
+        "src/{pkg}/pipelines/predict_ray.py",
+        "tests/pipelines/test_predict_ray.py",
+    ],
     ("cloud", "aws"): ["tests/test_cloud_storage.py", "tests/test_infra.py", *INFRA],
     ("cloud", "gcp"): ["tests/test_cloud_storage.py", "tests/test_infra.py", *INFRA],
     ("cloud", "azure"): ["tests/test_cloud_storage.py", "tests/test_infra.py", *INFRA],
@@ -173,4 +178,11 @@ def expected_files(answers: dict) -> set[str]:
             files.add("infra/terraform/database.tf")
         if answers["docs"] == "mkdocs":
             files.add("docs/infrastructure.md")
+    if answers["docs"] == "mkdocs":
+        if answers["tracking"] == "mlflow":
+            files.add("docs/tracking.md")
+        if answers["compute"] == "ray":
+            files.add("docs/compute.md")
+    if answers["compute"] == "ray" and answers["scheduler"] == "kubernetes":
+        files.add("deploy/k8s/base/rayjob.yaml")
     return files

@@ -45,7 +45,13 @@ ENVIRONMENTS_EXAMPLES = ("dev,prod", "dev,staging,prod")
 # Choice options no other file depends on: each value once is enough.
 INDEPENDENT = ("python_version", "license")
 # Choice options that interact with the listed options only: those pairs are covered.
-PAIRED_WITH: dict[str, tuple[str, ...]] = {"task": ("serving", "prediction_store")}
+# tracking and compute meet the files of the cloud, the scheduler, the store and the service.
+SCALE_OPTIONS = ("cloud", "scheduler", "prediction_store", "serving")
+PAIRED_WITH: dict[str, tuple[str, ...]] = {
+    "task": ("serving", "prediction_store"),
+    "tracking": SCALE_OPTIONS,
+    "compute": SCALE_OPTIONS,
+}
 
 # Short names used in variant ids and the variant table.
 SHORT = {
@@ -72,6 +78,8 @@ NAMED: dict[str, dict[str, str]] = {
         "scheduler": "kubernetes",
         "license": "Apache-2.0",
         "task": "multiclass",
+        "tracking": "mlflow",
+        "compute": "ray",
     },
     "batch-gcp": {
         "cloud": "gcp",

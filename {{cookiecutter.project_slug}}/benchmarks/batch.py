@@ -30,7 +30,7 @@ from pathlib import Path
 from {{cookiecutter.package_name}} import data, datagen, io, runtime
 from {{cookiecutter.package_name}}.pipelines.predict import predict
 from {{cookiecutter.package_name}}.pipelines.train import train
-from {{cookiecutter.package_name}}.registry import Registry
+from {{cookiecutter.package_name}}.registry import open_registry
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, load_settings
 
 # Rows generated, and scored by raw model.outputs, per block: bounds their memory.
@@ -87,7 +87,7 @@ def child(mode: str, input_uri: str, rows: int, workdir: Path) -> None:
         predict(settings, input_uri=input_uri, output_uri=output_uri)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     else:
-        model, _ = Registry(settings.storage.registry_uri, settings.model.name).load("local")
+        model, _ = open_registry(settings).load("local")
         for chunk in data.stream_raw(input_uri, BLOCK_ROWS):
             features = data.build_features(data.clean(chunk))
             start, cpu_start = time.perf_counter(), time.process_time()

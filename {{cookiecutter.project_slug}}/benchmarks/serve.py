@@ -44,7 +44,7 @@ from {{cookiecutter.package_name}}.datagen import generate
 from {{cookiecutter.package_name}}.features import clean_columns, feature_columns
 from {{cookiecutter.package_name}}.logs import configure_logging
 from {{cookiecutter.package_name}}.pipelines.train import train
-from {{cookiecutter.package_name}}.registry import Registry
+from {{cookiecutter.package_name}}.registry import open_registry
 from {{cookiecutter.package_name}}.runtime import limit_threads
 from {{cookiecutter.package_name}}.serving.schemas import RECORD_COLUMNS
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, load_settings
@@ -91,7 +91,7 @@ def from_latencies(count: int, seconds: float, latencies: list[float]) -> Measur
 def in_process(records: list[dict[str, Any]], seconds: float) -> dict[str, float]:
     """One-record scoring per second in this process: the service's path and the pipeline's."""
     settings = load_settings("local")
-    model, _ = Registry(settings.storage.registry_uri, settings.model.name).load(settings.env)
+    model, _ = open_registry(settings).load(settings.env)
     frame = pd.DataFrame(records[:1], columns=RECORD_COLUMNS)
     features = data.add_features(data.apply_cleaning(data.validate_raw(frame)))
 

@@ -16,7 +16,7 @@ from .model import ModelLoadError
 from .pipelines.monitor import RetrainNeededError, monitor
 from .pipelines.predict import predict
 from .pipelines.train import MetricGateError, train
-from .registry import {% if cookiecutter.serving == "fastapi" %}Registry, {% endif %}RegistryError
+from .registry import RegistryError{% if cookiecutter.serving == "fastapi" %}, open_registry{% endif %}
 {%- if cookiecutter.serving == "fastapi" %}
 from .serving.app import serve
 {%- endif %}
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
             raise RetrainNeededError("; ".join(report.alerts))
 {%- if cookiecutter.serving == "fastapi" %}
     elif args.command == "serve" and settings is not None:
-        Registry(settings.storage.registry_uri, settings.model.name).resolve(settings.env)
+        open_registry(settings).resolve(settings.env)
         serve(settings, host=args.host, port=args.port)
 {%- endif %}
 

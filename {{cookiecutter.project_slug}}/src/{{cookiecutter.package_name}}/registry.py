@@ -31,6 +31,7 @@ from .model import (
     UntrustedModelError,
     json_safe,
 )
+from .settings import Settings
 
 logger = get_logger(__name__)
 ALIASES = TypeAdapter(dict[str, int])
@@ -316,3 +317,8 @@ class Registry:
             raise
         except ModelLoadError as error:
             raise CorruptVersionError(f"model {self.name!r} v{card.version}: {error}") from None
+
+
+def open_registry(settings: Settings) -> Registry:
+    """The registry of the environment's model: the one every job and the service use."""
+    return Registry(settings.storage.registry_uri, settings.model.name)

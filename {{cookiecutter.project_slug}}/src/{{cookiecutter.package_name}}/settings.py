@@ -190,6 +190,35 @@ class MonitoringSettings(Section):
     min_rows: int = Field(default=100, gt=0, description="Recent rows needed to judge drift.")
 
 
+{%- if cookiecutter.tracking == "mlflow" %}
+
+
+class TrackingSettings(Section):
+    """MLflow: where training runs are logged and models registered."""
+
+    uri: str = Field(
+        default="local",
+        min_length=1,
+        description="MLflow tracking URI (MLFLOW_TRACKING_URI wins); local: SQLite under"
+        " artifacts/local, no server.",
+    )
+    experiment: str = Field(
+        default=MODEL_NAME, min_length=1, description="Experiment the runs are logged to."
+    )
+{%- endif %}
+{%- if cookiecutter.compute == "ray" %}
+
+
+class ComputeSettings(Section):
+    """Ray: the cluster batch scoring runs on."""
+
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster to attach to (RAY_ADDRESS wins); null: a local Ray runtime.",
+    )
+{%- endif %}
+
+
 class LoggingSettings(Section):
     """Log level, and console (people) or JSON (machines) lines."""
 
@@ -228,6 +257,12 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
 {%- endif %}
     monitoring: MonitoringSettings = MonitoringSettings()
+{%- if cookiecutter.tracking == "mlflow" %}
+    tracking: TrackingSettings = TrackingSettings()
+{%- endif %}
+{%- if cookiecutter.compute == "ray" %}
+    compute: ComputeSettings = ComputeSettings()
+{%- endif %}
     logging: LoggingSettings = LoggingSettings()
     runtime: RuntimeSettings = RuntimeSettings()
 

@@ -26,7 +26,7 @@ from {{cookiecutter.package_name}}.data import add_features, apply_cleaning
 from {{cookiecutter.package_name}}.datagen import generate
 from {{cookiecutter.package_name}}.pipelines.monitor import monitor, population_stability_index
 from {{cookiecutter.package_name}}.pipelines.train import train
-from {{cookiecutter.package_name}}.registry import Registry
+from {{cookiecutter.package_name}}.registry import open_registry
 from {{cookiecutter.package_name}}.settings import ENV_PREFIX, ModelSettings, Settings
 from {{cookiecutter.package_name}}.store import (
     Label,
@@ -178,7 +178,7 @@ def test_predictions_unlike_the_models_on_the_training_data_are_drift(
 ) -> None:
     settings = memory_settings.model_copy(update={"model": ModelSettings(max_iter=60)})
     version = f"v{train(settings).card.version}"
-    model, _ = Registry(settings.storage.registry_uri, settings.model.name).load(settings.env)
+    model, _ = open_registry(settings).load(settings.env)
     table = generate(300, seed=11)
     scores = model.score(features_of(table), settings.model.threshold)
     probabilities = [None] * len(table) if scores.probability is None else scores.probability

@@ -27,7 +27,7 @@ from .. import data, io
 from ..contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS, TASK
 from ..decorators import log_time
 from ..logs import get_logger
-from ..registry import ModelNotFoundError, Registry
+from ..registry import ModelNotFoundError, open_registry
 from ..settings import Settings
 from ..store import Store, batch_predictions, predictions, utc_now
 
@@ -172,7 +172,7 @@ def recent_predictions(store: Store, since: datetime, model_version: str) -> pd.
 
 def training_predictions(settings: Settings, reference: pd.DataFrame) -> tuple[str, pd.Series]:
     """The environment's model version and its `PREDICTION_OUTPUT` on the training data."""
-    model, card = Registry(settings.storage.registry_uri, settings.model.name).load(settings.env)
+    model, card = open_registry(settings).load(settings.env)
     scores = model.score(reference, settings.model.threshold)
     values = scores.probability if PREDICTION_OUTPUT == "probability" else scores.prediction
     return f"v{card.version}", pd.Series(values, name=PREDICTION_OUTPUT)

@@ -34,7 +34,7 @@ from ..contracts import ID_COLUMN, predictions_contract
 from ..decorators import log_time
 from ..logs import get_logger
 from ..model import Model
-from ..registry import Registry
+from ..registry import open_registry
 from ..settings import Settings
 from ..store import Store, utc_now
 
@@ -122,7 +122,7 @@ def predict(
 ) -> PredictResult:
     input_uri = input_uri or settings.data.predict_input_uri
     output_uri = output_uri or settings.data.predictions_uri
-    model, card = Registry(settings.storage.registry_uri, settings.model.name).load(settings.env)
+    model, card = open_registry(settings).load(settings.env)
     version = f"v{card.version}"
     rows = 0
     # The one place a table without ids differs: no de-duplication, no store to refresh.

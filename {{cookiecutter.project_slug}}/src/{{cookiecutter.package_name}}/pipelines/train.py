@@ -16,7 +16,14 @@ from ..contracts import CLASSES, TASK
 from ..decorators import log_time
 from ..logs import get_logger, shorten
 from ..model import GradientBoostingModel
-from ..registry import ModelCard, ModelNotFoundError, Registry, RegistryError, baseline_of
+from ..registry import (
+    ModelCard,
+    ModelNotFoundError,
+    Registry,
+    RegistryError,
+    baseline_of,
+    open_registry,
+)
 from ..report import evaluate, feature_importance, render_report
 from ..settings import LOWER_IS_BETTER, Settings, TrainingSettings
 
@@ -110,7 +117,7 @@ def train(settings: Settings) -> TrainResult:
     metrics = evaluate(test_y, outputs, scores, model.classes)
     logger.info("train.metrics", **metrics)
 
-    registry = Registry(settings.storage.registry_uri, settings.model.name)
+    registry = open_registry(settings)
     previous = _current(registry, settings.env)
     facts = {
         "task": TASK,

@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from ..contracts import ENTITY_ID_PATTERN, ID_COLUMN
 from ..logs import get_logger
-from ..registry import Registry
+from ..registry import open_registry
 from ..settings import Settings
 from ..store import (
     FeedbackConflictError,
@@ -134,7 +134,7 @@ class Service:
 
     @classmethod
     def open(cls, settings: Settings, metrics: Metrics) -> "Service":
-        registry = Registry(settings.storage.registry_uri, settings.model.name)
+        registry = open_registry(settings)
         model, card = registry.load(settings.env)
         predictor = Predictor(model, card, settings.model.threshold)
         store = Store(settings.store.url)
