@@ -153,3 +153,33 @@ def test_plain_cookiecutter_project_is_linked_for_cruft(template_repo, tmp_path)
     _run([sys.executable, "-m", "cookiecutter", *cmd])
 
     _assert_linked_to(tmp_path / default_answers()["project_slug"], template_repo)
+
+
+# What each scale-out option brings: its runtime dependency and words that name it.
+SCALE_OPTIONS = {
+    ("tracking", "mlflow"): ("mlflow", re.compile(r"\bmlflow\b", re.IGNORECASE)),
+    ("compute", "ray"): ("ray", re.compile(r"\bray\b|RayJob|ray\.io", re.IGNORECASE)),
+}
+
+
+@pytest.mark.parametrize(("option", "value"), list(SCALE_OPTIONS), ids=lambda x: str(x))
+def test_scale_option_is_absent_when_off(project, option, value):
+    """tracking=none / compute=local: no dependency, setting, code or manifest of it."""
+    dependency, mention = SCALE_OPTIONS[(option, value)]
+    config = tomllib.loads((project.path / "pyproject.toml").read_text())
+    requirements = config["project"]["dependencies"]
+    runtime = {re.split(r"[\[<>=!~ ;]", name, maxsplit=1)[0] for name in requirements}
+    if project.answers[option] == value:
+        assert dependency in runtime, f"{option}={value} without the {dependency} dependency"
+        return
+    assert dependency not in runtime
+    found = [
+        f"{name}:{lineno}: {line.strip()}"
+        for name, text in project.text_files().items()
+        if not name.startswith("data/")
+        for lineno, line in enumerate(text.splitlines(), 1)
+        if mention.search(line)
+    ]
+    assert not found, f"{option}={project.answers[option]} still names {value}:\n" + "\n".join(
+        found
+    )
