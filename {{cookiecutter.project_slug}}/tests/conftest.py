@@ -1,4 +1,5 @@
 {% if cookiecutter.tracking == "mlflow" -%}
+import os
 import shutil
 {% endif -%}
 import uuid
@@ -163,6 +164,8 @@ def registry_uri() -> str:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", mlflow_copy(mlflow_template, mlflow_trained))
         train(settings)
+    session = mlflow_copy(mlflow_trained, mlflow_trained.with_name("session.db"))
+    os.environ["MLFLOW_TRACKING_URI"] = session  # restored by _mlflow_session
 {%- else %}
     train(settings)
 {%- endif %}
@@ -193,11 +196,12 @@ def mlflow_copy(source: Path, target: Path) -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def _mlflow_session(
-    request: pytest.FixtureRequest, mlflow_trained: Path, tmp_path_factory: pytest.TempPathFactory
+    mlflow_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """Tests log to a copy of the session's trained database, never to artifacts/local."""
-    request.getfixturevalue("registry_uri")  # trained first, out of the tests' fixture names
-    uri = mlflow_copy(mlflow_trained, tmp_path_factory.mktemp("mlflow") / "mlflow.db")
+    """Tests log to a database of the session (never to artifacts/local); once `registry_uri`
+    trained its model, to a copy of that one's.
+    """
+    uri = mlflow_copy(mlflow_template, tmp_path_factory.mktemp("mlflow") / "mlflow.db")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         yield uri
