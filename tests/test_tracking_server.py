@@ -66,7 +66,8 @@ def mlflow_server(project: BakedProject, env: dict[str, str], folder: Path) -> I
         server = subprocess.Popen(
             command,
             cwd=folder,
-            env=env,
+            # No background job workers (five processes): the tests log, they run no jobs.
+            env=env | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the server and its workers
@@ -100,15 +101,15 @@ class Rest:
     def __init__(self, base: str) -> None:
         self.base = f"{base}/api/2.0/mlflow"
 
-    def get(self, path: str, **query: str) -> dict:
-        status, body = request(f"{self.base}/{path}?{urllib.parse.urlencode(query)}")
-        assert status == 200, f"GET {path} answered {status}: {body}"
+    def get(self, endpoint: str, **query: str) -> dict:
+        status, body = request(f"{self.base}/{endpoint}?{urllib.parse.urlencode(query)}")
+        assert status == 200, f"GET {endpoint} answered {status}: {body}"
         assert isinstance(body, dict)
         return body
 
-    def post(self, path: str, payload: dict) -> dict:
-        status, body = request(f"{self.base}/{path}", payload)
-        assert status == 200, f"POST {path} answered {status}: {body}"
+    def post(self, endpoint: str, payload: dict) -> dict:
+        status, body = request(f"{self.base}/{endpoint}", payload)
+        assert status == 200, f"POST {endpoint} answered {status}: {body}"
         assert isinstance(body, dict)
         return body
 

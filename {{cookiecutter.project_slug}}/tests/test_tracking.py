@@ -187,3 +187,17 @@ def test_the_card_is_an_artifact_of_the_training_run(
     assert run_id is not None
     logged = local_artifact(client, run_id, "model/metadata.json").read_text()
     assert ModelCard.model_validate_json(logged) == card
+
+
+def test_versions_and_aliases_follow_the_file_registry_rules(settings: Settings) -> None:
+    registry = open_registry(settings)
+    assert (registry.versions(), registry.aliases()) == ([], {})
+    with pytest.raises(ModelNotFoundError, match=r"alias 'prod'.*aliases: none"):
+        registry.resolve("prod")
+    with pytest.raises(ModelNotFoundError, match="no version 7"):
+        registry.set_alias("prod", 7)
+
+    card = train(settings).card
+    registry.set_alias("prod", card.version)
+    assert registry.aliases() == {"test": card.version, "prod": card.version}
+    assert registry.resolve(f"v{card.version}") == registry.resolve("latest") == card

@@ -247,12 +247,10 @@ def monitor(settings: Settings) -> MonitorReport:
         recent_predictions=len(recent_outputs),
         alerts=alerts,
     )
-    report_name = f"monitor-{now:%Y%m%dT%H%M%SZ}.json"
-    report_uri = io.join(settings.storage.reports_uri, report_name)
-    text = json.dumps(asdict(report), default=str, indent=2)
-    io.write_text(report_uri, text)
+    report_uri = io.join(settings.storage.reports_uri, f"monitor-{now:%Y%m%dT%H%M%SZ}.json")
+    io.write_text(report_uri, json.dumps(asdict(report), default=str, indent=2))
 {%- if cookiecutter.tracking == "mlflow" %}
-    log_run(settings, report, report_name, text)
+    log_run(settings, report, report_uri)
 {%- endif %}
     logger.info(
         "monitor.done",
@@ -267,7 +265,7 @@ def monitor(settings: Settings) -> MonitorReport:
 {%- if cookiecutter.tracking == "mlflow" %}
 
 
-def log_run(settings: Settings, report: MonitorReport, name: str, text: str) -> None:
+def log_run(settings: Settings, report: MonitorReport, report_uri: str) -> None:
     """Log the report's figures, its alerts and the report itself as an MLflow run."""
     figures = {
         "labelled": float(report.labelled),
@@ -285,7 +283,8 @@ def log_run(settings: Settings, report: MonitorReport, name: str, text: str) -> 
         run.log_params({f"monitoring.{key}": value for key, value in settings.monitoring})
         run.log_metrics(figures)
         run.set_tags({"alerts": "; ".join(report.alerts)[:MAX_TAG_LENGTH] or "none"})
-        run.log_text(text, name)
+        text = json.dumps(asdict(report), default=str, indent=2)
+        run.log_text(text, report_uri.rsplit("/", 1)[-1])
 {%- endif %}
 
 
