@@ -1,3 +1,7 @@
+{% if cookiecutter.tracking == "mlflow" -%}
+import os
+import shutil
+{% endif -%}
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +13,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import structlog
+{%- if cookiecutter.tracking == "mlflow" %}
+from mlflow import MlflowClient
+{%- endif %}
 
 from {{cookiecutter.package_name}} import io
 from {{cookiecutter.package_name}}.contracts import (
@@ -137,7 +144,11 @@ ANY_MODEL = TrainingSettings(
 
 
 @pytest.fixture(scope="session")
+{%- if cookiecutter.tracking == "mlflow" %}
+def registry_uri(mlflow_template: Path, mlflow_trained: Path) -> str:
+{%- else %}
 def registry_uri() -> str:
+{%- endif %}
     """A registry with one model (alias "test") trained on generated rows, for the session."""
     root = f"memory://registry-{uuid.uuid4().hex}"
     train_uri = io.join(root, "records.csv")
@@ -149,8 +160,69 @@ def registry_uri() -> str:
         storage=StorageSettings(registry_uri=io.join(root, "registry"), reports_uri=root),
         store=StoreSettings(url="sqlite://"),
     )
+{%- if cookiecutter.tracking == "mlflow" %}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", mlflow_copy(mlflow_template, mlflow_trained))
+        train(settings)
+    session = mlflow_copy(mlflow_trained, mlflow_trained.with_name("session.db"))
+    os.environ["MLFLOW_TRACKING_URI"] = session  # restored by _mlflow_session
+{%- else %}
     train(settings)
+{%- endif %}
     return settings.storage.registry_uri
+{%- if cookiecutter.tracking == "mlflow" %}
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow SQLite database, its tables created once (copies are instant)."""
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture(scope="session")
+def mlflow_trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The MLflow database `registry_uri` registers the session's model in."""
+    return tmp_path_factory.mktemp("mlflow-trained") / "mlflow.db"
+
+
+def mlflow_copy(source: Path, target: Path) -> str:
+    """The tracking URI of `target`, a fresh copy of the database `source`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_session(
+    mlflow_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Tests log to a database of the session (never to artifacts/local); once `registry_uri`
+    trained its model, to a copy of that one's.
+    """
+    uri = mlflow_copy(mlflow_template, tmp_path_factory.mktemp("mlflow") / "mlflow.db")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        yield uri
+
+
+@pytest.fixture
+def fresh_mlflow(
+    request: pytest.FixtureRequest,
+    mlflow_template: Path,
+    mlflow_trained: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """An MLflow database for this test alone: empty, or holding the model of `registry_uri`
+    when the test uses it. MLFLOW_TRACKING_URI points at it.
+    """
+    source = mlflow_trained if "registry_uri" in request.fixturenames else mlflow_template
+    uri = mlflow_copy(source, tmp_path / "mlflow" / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+{%- endif %}
 
 
 @pytest.fixture
@@ -202,8 +274,18 @@ def store_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+{%- if cookiecutter.tracking == "mlflow" %}
+def memory_settings(
+    memory_root: str, table: pd.DataFrame, store_url: str, fresh_mlflow: str
+) -> Settings:
+    """Settings whose every URI is on the memory:// filesystem, with data in place.
+
+    MLflow logs to a database of the test's own (`fresh_mlflow`).
+    """
+{%- else %}
 def memory_settings(memory_root: str, table: pd.DataFrame, store_url: str) -> Settings:
     """Settings whose every URI is on the memory:// filesystem, with data in place."""
+{%- endif %}
     train_uri = io.join(memory_root, "data", "customers.csv")
     io.write_table(train_uri, table)
     return Settings(

@@ -1,7 +1,9 @@
 """The command line end to end on the shipped sample data and configs/local.yaml."""
 
+{% if cookiecutter.tracking == "none" -%}
 import json
 import pickle
+{% endif -%}
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +21,9 @@ from {{cookiecutter.package_name}}.contracts import (
     allowed_values,
     clean_contract,
 )
+{%- if cookiecutter.tracking == "mlflow" %}
+from {{cookiecutter.package_name}}.registry import open_registry
+{%- endif %}
 from {{cookiecutter.package_name}}.settings import (
     ENV_PREFIX,
     LOWER_IS_BETTER,
@@ -37,6 +42,10 @@ def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -
     monkeypatch.setenv(f"{ENV_PREFIX}STORAGE__REGISTRY_URI", str(tmp_path / "registry"))
     monkeypatch.setenv(f"{ENV_PREFIX}STORAGE__REPORTS_URI", str(tmp_path / "reports"))
     monkeypatch.setenv(f"{ENV_PREFIX}DATA__PREDICTIONS_URI", str(tmp_path / "predictions.csv"))
+{%- if cookiecutter.tracking == "mlflow" %}
+    # MLflow's database lives in the registry folder: copying a trained one copies it.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'registry' / 'mlflow.db'}")
+{%- endif %}
     return tmp_path
 
 
@@ -84,7 +93,11 @@ def test_metric_gate_exit_code(
     monkeypatch.setenv(f"{ENV_PREFIX}TRAINING__GATE", str(unreachable))
     assert main(["train"]) == ExitCode.METRIC_GATE
     assert "model not registered" in capsys.readouterr().err
+{%- if cookiecutter.tracking == "mlflow" %}
+    assert open_registry(load_settings("local")).versions() == []
+{%- else %}
     assert not (artifacts / "registry").exists()
+{%- endif %}
 
 
 def test_predict_without_model_exits_with_advice(
@@ -175,6 +188,8 @@ def test_missing_input_file_is_named(
     assert main(["predict", "--input", str(missing)]) == ExitCode.DATA
     assert f"{missing}: no such file" in one_line_error(capsys.readouterr().err)
 
+{%- if cookiecutter.tracking == "none" %}
+
 
 def test_corrupt_registry_exits_with_the_registry_code(
     artifacts: Path, trained_registry: Path, capsys: pytest.CaptureFixture[str]
@@ -196,6 +211,7 @@ def test_corrupt_registry_exits_with_the_registry_code(
     metadata.write_text(json.dumps(card))
     assert main(["predict"]) == ExitCode.REGISTRY
     assert "model.skops is missing" in one_line_error(capsys.readouterr().err)
+{%- endif %}
 
 
 def test_a_huge_field_is_not_echoed_in_full(
@@ -275,6 +291,9 @@ def trained_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     patch.setenv(f"{ENV_PREFIX}STORAGE__REGISTRY_URI", str(folder / "registry"))
     patch.setenv(f"{ENV_PREFIX}STORAGE__REPORTS_URI", str(folder / "reports"))
     patch.setenv(f"{ENV_PREFIX}MODEL__MAX_ITER", "20")
+{%- if cookiecutter.tracking == "mlflow" %}
+    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'registry' / 'mlflow.db'}")
+{%- endif %}
     try:
         assert main(["train"]) == ExitCode.OK
     finally:
@@ -292,6 +311,9 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, trained_registry: Path) ->
         patch.setenv(f"{ENV_PREFIX}STORE__URL", store_url)
         patch.setenv(f"{ENV_PREFIX}STORAGE__REGISTRY_URI", str(folder / "registry"))
         patch.setenv(f"{ENV_PREFIX}STORAGE__REPORTS_URI", str(folder / "reports"))
+{%- if cookiecutter.tracking == "mlflow" %}
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'registry' / 'mlflow.db'}")
+{%- endif %}
         try:
             yield folder
         finally:

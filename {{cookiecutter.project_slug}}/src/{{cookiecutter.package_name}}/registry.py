@@ -7,18 +7,35 @@ Layout under the registry URI:
 A version exists once its metadata is written (last, atomically, after the card was
 validated): a crash in between leaves a folder without metadata, which is not a version
 and whose number is never reused.
+{%- if cookiecutter.tracking == "mlflow" %}
+
+With tracking=mlflow, `open_registry` returns `MlflowRegistry`: the same versions,
+cards, aliases and checks, stored as run artifacts in the MLflow Model Registry.
+{%- endif %}
 """
 
 import hashlib
 import json
 import os
 import subprocess
+{%- if cookiecutter.tracking == "mlflow" %}
+import tempfile
+{%- endif %}
 from collections.abc import Iterable
+{%- if cookiecutter.tracking == "mlflow" %}
+from contextlib import ExitStack
+{%- endif %}
 from datetime import UTC, datetime
 from importlib import metadata
+{%- if cookiecutter.tracking == "mlflow" %}
+from pathlib import Path
+{%- endif %}
 from typing import Literal
 
 import pandas as pd
+{%- if cookiecutter.tracking == "mlflow" %}
+from mlflow.exceptions import MlflowException
+{%- endif %}
 from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter, ValidationError
 
 from . import io
@@ -31,10 +48,20 @@ from .model import (
     UntrustedModelError,
     json_safe,
 )
+{%- if cookiecutter.tracking == "mlflow" %}
+from .settings import Settings, TrackingSettings
+from .tracking import ACTIVE_RUN, open_client, start_run
+{%- else %}
 from .settings import Settings
+{%- endif %}
 
 logger = get_logger(__name__)
 ALIASES = TypeAdapter(dict[str, int])
+{%- if cookiecutter.tracking == "mlflow" %}
+# A version's artifacts in its run, and the tag its registration ends with.
+MODEL_PATH = "model"
+SHA256_TAG = "sha256"
+{%- endif %}
 
 
 class RegistryError(Exception):
@@ -183,8 +210,27 @@ class Registry:
         """
         version = max((number for number, _ in self._folders()), default=0) + 1
         payload = model.save()
+        card = self._new_card(
+            model, payload, version, metrics, data_fingerprint, params, metric, baseline
+        )
+        io.write_bytes(self._version_uri(version, "model.skops"), payload)
+        io.write_text(self._version_uri(version, "metadata.json"), card.model_dump_json(indent=2))
+        return card
+
+    def _new_card(
+        self,
+        model: Model,
+        payload: bytes,
+        version: int,
+        metrics: dict[str, float],
+        data_fingerprint: str,
+        params: dict[str, JsonValue] | None,
+        metric: str,
+        baseline: Baseline,
+    ) -> ModelCard:
+        """The card of a new version, validated (RegistryError) before anything is written."""
         try:
-            card = ModelCard(
+            return ModelCard(
                 name=self.name,
                 version=version,
                 created_at=datetime.now(UTC),
@@ -206,16 +252,17 @@ class Registry:
                 for issue in error.errors()
             )
             raise RegistryError(f"refusing to register {self.name!r}: {problems}") from None
-        io.write_bytes(self._version_uri(version, "model.skops"), payload)
-        io.write_text(self._version_uri(version, "metadata.json"), card.model_dump_json(indent=2))
-        return card
 
     def card(self, version: int) -> ModelCard:
         uri = self._version_uri(version, "metadata.json")
         if not io.exists(uri):
             raise ModelNotFoundError(f"model {self.name!r} has no version {version} in {self.uri}")
+        return self._parse_card(version, uri, io.read_bytes(uri))
+
+    def _parse_card(self, version: int, uri: str, text: bytes) -> ModelCard:
+        """A version's metadata.json read from `uri` (CorruptVersionError if invalid)."""
         try:
-            return ModelCard.model_validate_json(io.read_bytes(uri))
+            return ModelCard.model_validate_json(text)
         except ValidationError as error:
             issue = error.errors()[0]
             where = ".".join(str(part) for part in issue["loc"]) or "file"
@@ -290,6 +337,16 @@ class Registry:
                 f" not in the contract: {shorten(extra)}); train it again"
             )
 
+    def _payload(self, card: ModelCard) -> bytes:
+        """The stored model bytes of a version (CorruptVersionError when missing)."""
+        uri = self._version_uri(card.version, "model.skops")
+        if not io.exists(uri):
+            raise CorruptVersionError(
+                f"model {self.name!r} v{card.version}: {uri} is missing;"
+                " re-register or remove that version"
+            )
+        return io.read_bytes(uri)
+
     def load(self, reference: str) -> tuple[Model, ModelCard]:
         """Load a model after checking that it fits the project and its bytes match.
 
@@ -298,13 +355,7 @@ class Registry:
         """
         card = self.resolve(reference)
         self.check_compatible(card)
-        uri = self._version_uri(card.version, "model.skops")
-        if not io.exists(uri):
-            raise CorruptVersionError(
-                f"model {self.name!r} v{card.version}: {uri} is missing;"
-                " re-register or remove that version"
-            )
-        payload = io.read_bytes(uri)
+        payload = self._payload(card)
         digest = hashlib.sha256(payload).hexdigest()
         if digest != card.sha256:
             raise IntegrityError(
@@ -319,6 +370,113 @@ class Registry:
             raise CorruptVersionError(f"model {self.name!r} v{card.version}: {error}") from None
 
 
+{%- if cookiecutter.tracking == "mlflow" %}
+
+
+class MlflowRegistry(Registry):
+    """The same versions, cards and aliases, kept in the MLflow Model Registry.
+
+    A version's model.skops and metadata.json are artifacts of the run that trained it
+    (under `model/`); the environment's alias is an MLflow alias. A version exists once
+    its metadata is logged and tagged `sha256` (last): a crash before leaves an MLflow
+    version without the tag, which is not a version here and whose number is not reused.
+    """
+
+    def __init__(self, tracking: TrackingSettings, name: str) -> None:
+        self.client = open_client(tracking)
+        self.tracking = tracking
+        super().__init__(self.client.tracking_uri, name)
+
+    def versions(self) -> list[int]:
+        found = self.client.search_model_versions(f"name = '{self.name}'")
+        return sorted(int(version.version) for version in found if SHA256_TAG in version.tags)
+
+    def register(
+        self,
+        model: Model,
+        metrics: dict[str, float],
+        data_fingerprint: str,
+        params: dict[str, JsonValue] | None = None,
+        *,
+        metric: str,
+        baseline: Baseline,
+    ) -> ModelCard:
+        """Log the model to the active run (or a run of its own) and register a version."""
+        payload = model.save()
+        card = self._new_card(
+            model, payload, 0, metrics, data_fingerprint, params, metric, baseline
+        )
+        with ExitStack() as stack:
+            run = ACTIVE_RUN.get() or stack.enter_context(
+                start_run(self.tracking, f"register-{self.name}", {"job": "register"})
+            )
+            run.log_bytes(payload, f"{MODEL_PATH}/model.skops")
+            try:
+                self.client.create_registered_model(self.name)
+            except MlflowException as error:
+                if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            created = self.client.create_model_version(
+                self.name, f"{run.artifact_uri}/{MODEL_PATH}", run_id=run.run_id
+            )
+            card = card.model_copy(update={"version": int(created.version)})
+            run.log_text(card.model_dump_json(indent=2), f"{MODEL_PATH}/metadata.json")
+            self.client.set_model_version_tag(self.name, created.version, SHA256_TAG, card.sha256)
+        return card
+
+    def _run_of(self, version: int) -> str:
+        """The id of the run that holds a version's artifacts."""
+        try:
+            found = self.client.get_model_version(self.name, str(version))
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            found = None
+        if found is None or SHA256_TAG not in found.tags or not found.run_id:
+            raise ModelNotFoundError(f"model {self.name!r} has no version {version} in {self.uri}")
+        return found.run_id
+
+    def _artifact(self, version: int, filename: str) -> tuple[str, bytes]:
+        """A version's artifact: where it is and its bytes (CorruptVersionError if missing)."""
+        run_id = self._run_of(version)
+        where = f"runs:/{run_id}/{MODEL_PATH}/{filename}"
+        with tempfile.TemporaryDirectory() as directory:
+            try:
+                path = self.client.download_artifacts(run_id, f"{MODEL_PATH}/{filename}", directory)
+                return where, Path(path).read_bytes()
+            except (MlflowException, OSError) as error:
+                raise CorruptVersionError(
+                    f"model {self.name!r} v{version}: {where} is unreadable"
+                    f" ({shorten(str(error))}); re-register or remove that version"
+                ) from None
+
+    def card(self, version: int) -> ModelCard:
+        return self._parse_card(version, *self._artifact(version, "metadata.json"))
+
+    def aliases(self) -> dict[str, int]:
+        try:
+            found = self.client.get_registered_model(self.name)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            return {}
+        return {alias: int(version) for alias, version in found.aliases.items()}
+
+    def set_alias(self, alias: str, version: int) -> None:
+        self.card(version)
+        self.client.set_registered_model_alias(self.name, alias, str(version))
+
+    def _payload(self, card: ModelCard) -> bytes:
+        return self._artifact(card.version, "model.skops")[1]
+
+
+def open_registry(settings: Settings) -> Registry:
+    """The registry of the environment's model: the one every job and the service use."""
+    return MlflowRegistry(settings.tracking, settings.model.name)
+{%- else %}
+
+
 def open_registry(settings: Settings) -> Registry:
     """The registry of the environment's model: the one every job and the service use."""
     return Registry(settings.storage.registry_uri, settings.model.name)
+{%- endif %}

@@ -10,7 +10,7 @@ from {{cookiecutter.package_name}} import io
 from {{cookiecutter.package_name}}.contracts import CLASSES, TARGET_COLUMN, TASK
 from {{cookiecutter.package_name}}.data import DataError
 from {{cookiecutter.package_name}}.pipelines.train import MetricGateError, train
-from {{cookiecutter.package_name}}.registry import Registry
+from {{cookiecutter.package_name}}.registry import Registry{% if cookiecutter.tracking == "mlflow" %}, open_registry{% endif %}
 from {{cookiecutter.package_name}}.settings import (
     LOWER_IS_BETTER,
     TASK_METRICS,
@@ -39,7 +39,11 @@ def settings(memory_settings: Settings) -> Settings:
 
 
 def registry_of(settings: Settings) -> Registry:
+{%- if cookiecutter.tracking == "mlflow" %}
+    return open_registry(settings)
+{%- else %}
     return Registry(settings.storage.registry_uri, settings.model.name)
+{%- endif %}
 
 
 def test_train_registers_a_model_and_writes_a_report(

@@ -11,10 +11,18 @@ the training data against its recent ones (P(positive class) for binary, the pre
 class for multiclass, the value for regression), once there are `monitoring.min_rows`
 of them. A JSON report is written either way; `alerts` is non-empty when the model
 should be retrained.
+{%- if cookiecutter.tracking == "mlflow" %}
+
+Each run is also logged to the MLflow experiment: the figures as metrics (quality,
+rows judged, PSI per feature), the alerts as a tag and the JSON report as an artifact.
+{%- endif %}
 """
 
 import json
 import math
+{%- if cookiecutter.tracking == "mlflow" %}
+import re
+{%- endif %}
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -23,7 +31,7 @@ import numpy.typing as npt
 import pandas as pd
 import sqlalchemy as sa
 
-from .. import data, io
+from .. import data, io{% if cookiecutter.tracking == "mlflow" %}, tracking{% endif %}
 from ..contracts import CATEGORICAL_FEATURES, FEATURE_COLUMNS, TASK
 from ..decorators import log_time
 from ..logs import get_logger
@@ -39,6 +47,11 @@ MISSING = "<missing>"
 # What the prediction drift compares: the probability, or the prediction itself.
 PREDICTION_OUTPUT = "probability" if TASK == "binary" else "prediction"
 FEEDBACK_METRIC = "relative_rmse" if TASK == "regression" else "accuracy"
+{%- if cookiecutter.tracking == "mlflow" %}
+# Characters MLflow refuses in a metric name, and the length it allows a tag value.
+METRIC_KEY = re.compile(r"[^\w\-. /]")
+MAX_TAG_LENGTH = 5000
+{%- endif %}
 
 
 class RetrainNeededError(Exception):
@@ -236,6 +249,9 @@ def monitor(settings: Settings) -> MonitorReport:
     )
     report_uri = io.join(settings.storage.reports_uri, f"monitor-{now:%Y%m%dT%H%M%SZ}.json")
     io.write_text(report_uri, json.dumps(asdict(report), default=str, indent=2))
+{%- if cookiecutter.tracking == "mlflow" %}
+    log_run(settings, report, report_uri)
+{%- endif %}
     logger.info(
         "monitor.done",
         metric=FEEDBACK_METRIC,
@@ -246,6 +262,30 @@ def monitor(settings: Settings) -> MonitorReport:
         report=report_uri,
     )
     return replace(report, report_uri=report_uri)
+{%- if cookiecutter.tracking == "mlflow" %}
+
+
+def log_run(settings: Settings, report: MonitorReport, report_uri: str) -> None:
+    """Log the report's figures, its alerts and the report itself as an MLflow run."""
+    figures = {
+        "labelled": float(report.labelled),
+        "recent_rows": float(report.recent_rows),
+        "recent_predictions": float(report.recent_predictions),
+        "alerts": float(len(report.alerts)),
+    }
+    if report.score is not None:
+        figures[report.metric] = report.score
+    drift = [*report.drift, *([report.prediction_drift] if report.prediction_drift else [])]
+    for item in drift:
+        figures[f"psi.{METRIC_KEY.sub('_', item.feature)}"] = item.psi
+    tags = {"job": "monitor", "env": settings.env}
+    with tracking.start_run(settings.tracking, f"monitor-{settings.env}", tags) as run:
+        run.log_params({f"monitoring.{key}": value for key, value in settings.monitoring})
+        run.log_metrics(figures)
+        run.set_tags({"alerts": "; ".join(report.alerts)[:MAX_TAG_LENGTH] or "none"})
+        text = json.dumps(asdict(report), default=str, indent=2)
+        run.log_text(text, report_uri.rsplit("/", 1)[-1])
+{%- endif %}
 
 
 def _quality_alert(score: float, labelled: int, settings: Settings) -> str | None:

@@ -3,15 +3,21 @@
 The task (dataset.py) picks the estimator and the metrics; `training.metric` and
 `training.gate` decide whether the model is registered. Classifiers are split
 stratified by class; a metric that is undefined on the test split fails the gate.
+{%- if cookiecutter.tracking == "mlflow" %}
+
+Every training is logged as an MLflow run: parameters, metrics and the report, and the
+model when it is registered; a rejected one ends FAILED, with no version.
+{%- endif %}
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .. import data, io
+from .. import data, io{% if cookiecutter.tracking == "mlflow" %}, tracking{% endif %}
 from ..contracts import CLASSES, TASK
 from ..decorators import log_time
 from ..logs import get_logger, shorten
@@ -22,6 +28,9 @@ from ..registry import (
     Registry,
     RegistryError,
     baseline_of,
+{%- if cookiecutter.tracking == "mlflow" %}
+    code_version,
+{%- endif %}
     open_registry,
 )
 from ..report import evaluate, feature_importance, render_report
@@ -145,24 +154,81 @@ def train(settings: Settings) -> TrainResult:
             gate.metric,
         )
 
+    fingerprint = data.fingerprint(features)
+{%- if cookiecutter.tracking == "mlflow" %}
+    tags = {"job": "train", "env": settings.env}
+    with tracking.start_run(settings.tracking, f"train-{settings.env}", tags) as run:
+        run.log_params(run_params(settings, fingerprint, len(features)))
+        run.log_metrics(metrics)
+        return _decide(settings, registry, model, metrics, fingerprint, train_y, report, run)
+{%- else %}
+    return _decide(settings, registry, model, metrics, fingerprint, train_y, report)
+{%- endif %}
+
+
+def _decide(
+    settings: Settings,
+    registry: Registry,
+    model: GradientBoostingModel,
+    metrics: dict[str, float],
+    fingerprint: str,
+    train_y: pd.Series,
+    report: Callable[[str], str],
+{%- if cookiecutter.tracking == "mlflow" %}
+    run: tracking.Run,
+{%- endif %}
+) -> TrainResult:
+    """Register the model and point the environment's alias at it, if it passes the gate."""
+    gate = settings.training
     reason = gate_failure(metrics, gate)
     if reason is not None:
         rejected_uri = io.join(settings.storage.reports_uri, "train-rejected.html")
-        io.write_text(rejected_uri, report(f"rejected: {reason}"))
+        rejected = report(f"rejected: {reason}")
+        io.write_text(rejected_uri, rejected)
+{%- if cookiecutter.tracking == "mlflow" %}
+        run.log_text(rejected, "train-rejected.html")
+        run.set_tags({"decision": f"rejected: {reason}"})
+{%- endif %}
         raise MetricGateError(f"{reason}; model not registered (report: {rejected_uri})")
 
     card = registry.register(
         model,
         metrics=metrics,
-        data_fingerprint=data.fingerprint(features),
+        data_fingerprint=fingerprint,
         metric=gate.metric,
         baseline=baseline_of(train_y),
     )
     registry.set_alias(settings.env, card.version)
     report_uri = io.join(settings.storage.reports_uri, f"train-v{card.version}.html")
-    io.write_text(report_uri, report(f"registered as v{card.version}, alias {settings.env!r}"))
+    decision = f"registered as v{card.version}, alias {settings.env!r}"
+    registered = report(decision)
+    io.write_text(report_uri, registered)
+{%- if cookiecutter.tracking == "mlflow" %}
+    run.log_text(registered, f"train-v{card.version}.html")
+    run.set_tags({"decision": decision, "version": str(card.version)})
+{%- endif %}
     logger.info("train.registered", version=card.version, alias=settings.env, report=report_uri)
     return TrainResult(card=card, report_uri=report_uri)
+{%- if cookiecutter.tracking == "mlflow" %}
+
+
+def run_params(settings: Settings, fingerprint: str, rows: int) -> dict[str, object]:
+    """What a training run logs as parameters: settings, data and code version."""
+    model = {f"model.{key}": value for key, value in settings.model.model_dump().items()}
+    training = {f"training.{key}": value for key, value in settings.training.model_dump().items()}
+    return (
+        model
+        | training
+        | {
+            "training.threshold": settings.training.threshold,
+            "data.train_uri": settings.data.train_uri,
+            "data.fingerprint": fingerprint,
+            "data.rows": rows,
+            "code_version": code_version(),
+            "task": TASK,
+        }
+    )
+{%- endif %}
 
 
 def _current(registry: Registry, env: str) -> ModelCard | None:
