@@ -4,6 +4,7 @@ The tests share one local Ray runtime (two CPUs, no dashboard); the input lives 
 files, which Ray's worker processes read themselves.
 """
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from tests.pipelines.test_predict import assert_scored
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[None]:
     """One local Ray runtime for the module: the jobs attach to it instead of their own."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
     yield
     ray.shutdown()
 

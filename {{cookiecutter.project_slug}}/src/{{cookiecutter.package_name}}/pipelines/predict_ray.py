@@ -98,6 +98,13 @@ def ray_runtime(settings: Settings) -> Iterator[None]:
         ray.shutdown()
 
 
+def first_actors() -> int:
+    """Actors to start with: one per node with CPUs, leaving a CPU to read the input."""
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    cpus = [node["Resources"].get("CPU", 0) for node in nodes if node["Alive"]]
+    return max(1, min(sum(1 for count in cpus if count), int(sum(cpus)) - 1))
+
+
 def worker_path(uri: str) -> tuple[str, pa_fs.FileSystem | None]:
     """The path (and filesystem) under which Ray workers read `uri`."""
     if io.protocol(uri) in PROCESS_LOCAL:
@@ -203,10 +210,12 @@ def predict(
             fn_constructor_args=(ray.put(model), version, threshold, logging_options),
             batch_size=settings.data.chunk_rows,
             batch_format="pandas",
-            concurrency=(1, max(1, int(ray.available_resources().get("CPU", 1)))),
+            # Actors on every node from the start (Ray Data spreads them); more as work queues.
+            compute=ray.data.ActorPoolStrategy(min_size=1, initial_size=first_actors()),
         )
         try:
             for batch in scored.iter_batches(batch_size=None, batch_format="pandas"):
+                assert isinstance(batch, pd.DataFrame)
                 if FAILED in batch.columns:
                     score_chunk(batch.drop(columns=[FAILED]), model, version, threshold)
                     raise RuntimeError("a batch failed its contracts on a worker only")
