@@ -12,15 +12,15 @@ each. The job streams its input in chunks (`data.chunk_rows`), so its peak memor
 should stay flat as the input grows. `--huge` adds 10 million rows. On a busy
 machine wall-clock rates swing with the neighbours' load; the CPU ratio (rows per
 CPU-second of the job over those of raw predict) swings less.
-
 {%- if cookiecutter.compute == "ray" %}
+
 `--compute ray` compares the two engines instead: the local engine and the Ray engine
 (`predict_ray.py`, a local Ray runtime of `--threads` CPUs, all by default) on the same
 inputs, each in a fresh process: rows/second and peak memory. The Ray job's peak memory
 is the sum of the peaks of the driver and every process of its Ray runtime (workers,
 raylet, object store), an upper bound, as they do not peak at the same moment.
+{%- endif %}
 
-{% endif -%}
 Peak memory is the child's own high-water mark of resident memory (VmHWM in
 /proc/self/status). Not `ru_maxrss`: Linux carries the parent's high-water mark into
 a child across fork and exec, so a child started by a parent that had just generated a
