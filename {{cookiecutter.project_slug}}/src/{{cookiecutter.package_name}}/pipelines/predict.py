@@ -12,16 +12,16 @@ is read and scored, so at most two chunks are in memory at once.
 Input and output are CSV or Parquet, each chosen by its URI's extension (`.parquet`).
 
 Each id is scored once: the first record of an id wins, in its chunk and across
-chunks; later records with the same id are dropped and counted.
+chunks; later records with the same id are dropped and counted. The ids seen so far
+are kept as sorted arrays of bytes (ids are ASCII), about as many bytes per id as the
+longest id has characters: 10 million ids of 10 characters take about 100 MB.
 {%- if cookiecutter.compute == "ray" %}
 
 The work on a chunk (`score_chunk`) and the serial end that keeps the first record per
 id and writes the output and the store (`ChunkWriter`) are shared with the Ray engine
 (`predict_ray.py`), which runs `score_chunk` on its workers: both engines give the same
 predictions, row for row.
-{%- endif %} The ids seen so far
-are kept as sorted arrays of bytes (ids are ASCII), about as many bytes per id as the
-longest id has characters: 10 million ids of 10 characters take about 100 MB.
+{%- endif %}
 
 A table without an id column (`dataset.ID_COLUMN = None`) has no entities: every row
 is scored, the predictions carry no id, and the store is left alone (online features
