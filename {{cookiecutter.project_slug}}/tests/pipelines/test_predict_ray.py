@@ -80,9 +80,7 @@ def test_ray_predictions_equal_the_local_engine_row_for_row(
         assert in_store is not None
         expected = from_ray.rename(columns={ID_COLUMN: "entity_id"})[list(in_store.columns)]
         expected = expected.astype({"entity_id": str}).sort_values("entity_id")
-        pd.testing.assert_frame_equal(
-            in_store, expected.reset_index(drop=True), check_dtype=False
-        )
+        pd.testing.assert_frame_equal(in_store, expected.reset_index(drop=True), check_dtype=False)
 
 
 @pytest.mark.usefixtures("ray_cluster")

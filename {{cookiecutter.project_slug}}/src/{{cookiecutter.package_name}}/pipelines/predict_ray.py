@@ -40,7 +40,7 @@ from ..decorators import log_time
 from ..logs import configure_logging, get_logger
 from ..model import Model
 from ..registry import open_registry
-from ..settings import Settings
+from ..settings import LoggingSettings, Settings
 from .predict import PredictResult, ScoredChunk, chunk_writer, finish, score_chunk
 
 logger = get_logger(__name__)
@@ -135,11 +135,10 @@ class BatchScorer:
         model: "ray.ObjectRef[Model]",
         version: str,
         threshold: float,
-        logging_options: tuple[str, str],
+        logs: LoggingSettings,
     ) -> None:
-        level, fmt = logging_options
         # Workers log warnings and errors; the driver logs the job's progress.
-        configure_logging(max(level, "WARNING", key=LEVELS.index), "json" if fmt == "json" else "console")
+        configure_logging(max(logs.level, "WARNING", key=LEVELS.index), logs.format)
         self.model: Model = ray.get(model)  # one copy per node's object store, shared
         self.version = version
         self.threshold = threshold
@@ -204,10 +203,9 @@ def predict(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # the first record of an id wins
         context.enable_progress_bars = False
-        logging_options = (settings.logging.level, settings.logging.format)
         scored = read_input(input_uri).map_batches(
             BatchScorer,
-            fn_constructor_args=(ray.put(model), version, threshold, logging_options),
+            fn_constructor_args=(ray.put(model), version, threshold, settings.logging),
             batch_size=settings.data.chunk_rows,
             batch_format="pandas",
             # Actors on every node from the start (Ray Data spreads them); more as work queues.
