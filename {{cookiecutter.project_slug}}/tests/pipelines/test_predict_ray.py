@@ -1,16 +1,14 @@
 """Batch scoring on Ray Data: the same predictions as the local engine, row for row.
 
-The tests share one local Ray runtime (two CPUs, no dashboard); the input lives in
-files, which Ray's worker processes read themselves.
+The tests share one local Ray runtime (two CPUs, no dashboard), started as `predict`
+starts its own; the input lives in files, which Ray's worker processes read themselves.
 """
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import ray
 import sqlalchemy as sa
 from pandera.errors import SchemaErrors
 
@@ -18,17 +16,18 @@ from {{cookiecutter.package_name}} import io
 from {{cookiecutter.package_name}}.contracts import ID_COLUMN, TARGET_COLUMN, describe_violation
 from {{cookiecutter.package_name}}.pipelines import predict as local
 from {{cookiecutter.package_name}}.pipelines import predict_ray
-from {{cookiecutter.package_name}}.settings import ComputeSettings, Settings
+from {{cookiecutter.package_name}}.settings import ComputeSettings, Settings, load_settings
 from tests.conftest import refused_values
 from tests.pipelines.test_predict import assert_scored
 
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[None]:
-    """One local Ray runtime for the module: the jobs attach to it instead of their own."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
-    yield
-    ray.shutdown()
+    """One local Ray runtime (two CPUs) for the module: the jobs use it, not their own."""
+    settings = load_settings("local")
+    runtime = settings.runtime.model_copy(update={"threads": 2})
+    with predict_ray.ray_runtime(settings.model_copy(update={"runtime": runtime})):
+        yield
 
 
 @pytest.fixture

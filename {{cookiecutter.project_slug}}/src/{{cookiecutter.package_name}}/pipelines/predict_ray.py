@@ -31,9 +31,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.fs as pa_fs
+from pandera.errors import SchemaErrors
+
+# Ray's workers run this environment's Python (installed on every node, the image on a
+# cluster). Ray would otherwise start each worker through `uv run` when the driver runs
+# under it, shipping the project folder and syncing an environment per worker. Ray
+# reads the variable when it is imported.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
 import ray
 import ray.data
-from pandera.errors import SchemaErrors
 
 from .. import data, io
 from ..decorators import log_time
