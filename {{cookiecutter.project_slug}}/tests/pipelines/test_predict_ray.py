@@ -103,6 +103,17 @@ def test_a_contract_violation_in_a_later_batch_stops_the_job_and_leaves_no_outpu
     assert list(tmp_path.glob("*.partial")) == []
 
 
+@pytest.mark.usefixtures("ray_cluster")
+def test_a_header_only_input_gives_a_header_only_output(
+    trained: Settings, table: pd.DataFrame, tmp_path: Path
+) -> None:
+    input_uri = str(tmp_path / "empty.csv")
+    io.write_table(input_uri, table.head(0))
+    result = predict_ray.predict(trained, input_uri)
+    assert result.rows == 0
+    assert io.read_table(result.output_uri).empty
+
+
 def test_input_only_this_process_can_read_is_refused(
     trained: Settings, table: pd.DataFrame, memory_root: str
 ) -> None:

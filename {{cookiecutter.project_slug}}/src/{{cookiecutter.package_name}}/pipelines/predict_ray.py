@@ -152,6 +152,8 @@ class BatchScorer:
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        if batch.empty:
+            return batch
         try:
             chunk = score_chunk(batch, self.model, self.version, self.threshold)
         except SchemaErrors:
@@ -201,7 +203,8 @@ def predict(
     version = f"v{card.version}"
     threshold = settings.model.threshold
     for first in data.read_chunks(input_uri, settings.data.chunk_rows):
-        score_chunk(first, model, version, threshold)  # fails fast, before the cluster
+        if not first.empty:
+            score_chunk(first, model, version, threshold)  # fails fast, before the cluster
         break
     nodes: Counter[str] = Counter()
     with ray_runtime(settings), chunk_writer(settings, output_uri) as write:
@@ -221,6 +224,8 @@ def predict(
         try:
             for batch in scored.iter_batches(batch_size=None, batch_format="pandas"):
                 assert isinstance(batch, pd.DataFrame)
+                if batch.empty:
+                    continue
                 if FAILED in batch.columns:
                     score_chunk(batch.drop(columns=[FAILED]), model, version, threshold)
                     raise RuntimeError("a batch failed its contracts on a worker only")
