@@ -218,8 +218,9 @@ def predict(
             fn_constructor_args=(ray.put(model), version, threshold, settings.logging),
             batch_size=settings.data.chunk_rows,
             batch_format="pandas",
-            # Actors on every node from the start (Ray Data spreads them); more as work queues.
-            compute=ray.data.ActorPoolStrategy(min_size=1, initial_size=first_actors()),
+            # Ray Data waits for these actors, spread over the nodes, before it hands out
+            # the first batch; it adds more as work queues.
+            compute=ray.data.ActorPoolStrategy(min_size=first_actors()),
         )
         try:
             for batch in scored.iter_batches(batch_size=None, batch_format="pandas"):
