@@ -212,6 +212,9 @@ def predict(
             logging.getLogger(name).setLevel(logging.ERROR)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # the first record of an id wins
+        # One input file is read on one node: sending each batch to an actor on the node
+        # holding it would keep the work there while the other nodes' actors wait.
+        context.execution_options.actor_locality_enabled = False
         context.enable_progress_bars = False
         scored = read_input(input_uri).map_batches(
             BatchScorer,
