@@ -222,8 +222,10 @@ def predict(
             batch_size=settings.data.chunk_rows,
             batch_format="pandas",
             # Ray Data waits for these actors, spread over the nodes, before it hands out
-            # the first batch; it adds more as work queues.
-            compute=ray.data.ActorPoolStrategy(min_size=first_actors()),
+            # the first batch, one at a time per actor; it adds more as work queues.
+            compute=ray.data.ActorPoolStrategy(
+                min_size=first_actors(), max_tasks_in_flight_per_actor=1
+            ),
         )
         try:
             for batch in scored.iter_batches(batch_size=None, batch_format="pandas"):
