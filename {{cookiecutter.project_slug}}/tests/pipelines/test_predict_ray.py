@@ -41,8 +41,9 @@ def trained(memory_settings: Settings, registry_uri: str, tmp_path: Path) -> Set
 
 
 def with_duplicates(table: pd.DataFrame) -> pd.DataFrame:
-    """The table, then some of its ids again (in other batches), without the label."""
-    repeated = pd.concat([table, table.head(5), table.iloc[[10, 200]]], ignore_index=True)
+    """The table, then some of its ids again (in other batches and the same), no label."""
+    again = [table.head(5), table.iloc[[10, 200]], table.tail(1)]
+    repeated = pd.concat([table, *again], ignore_index=True)
     return repeated.drop(columns=[TARGET_COLUMN])
 
 
@@ -75,7 +76,7 @@ def test_ray_predictions_equal_the_local_engine_row_for_row(
     assert_scored(from_ray, f"v{on_ray.model_version}")
     assert sum(on_ray.nodes.values()) == len(with_duplicates(table))
     if ID_COLUMN is not None:
-        assert on_ray.duplicates == 7
+        assert on_ray.duplicates == 8
         assert in_store is not None
         expected = from_ray.rename(columns={ID_COLUMN: "entity_id"})[list(in_store.columns)]
         expected = expected.astype({"entity_id": str}).sort_values("entity_id")

@@ -56,6 +56,8 @@ logger = get_logger(__name__)
 SCORED = "scored:"
 # Column of a scored batch naming the Ray node that scored it.
 NODE = "scored-on-node"
+# Column of a scored batch counting the records it dropped for an id repeated in it.
+REPEATED = "repeated-in-batch"
 # Column of a batch that broke a contract, sent back as it came.
 FAILED = "failed-contract"
 # Protocols only this process can read: Ray workers cannot.
@@ -166,18 +168,24 @@ class BatchScorer:
 def pack(chunk: ScoredChunk, node: str) -> pd.DataFrame:
     """A scored chunk as one frame: its features, its predictions (prefixed), the node."""
     scored = chunk.scored.add_prefix(SCORED)
-    return pd.concat([chunk.features, scored], axis=1).assign(**{NODE: node})
+    packed = pd.concat([chunk.features, scored], axis=1)
+    packed[NODE] = node
+    # On the first row only: Ray may join several scored batches into one block.
+    packed[REPEATED] = [chunk.duplicates] + [0] * (len(packed) - 1)
+    return packed
 
 
-def unpack(batch: pd.DataFrame) -> tuple[ScoredChunk, str]:
-    """The scored chunk and the node back from a packed frame."""
+def unpack(batch: pd.DataFrame) -> tuple[ScoredChunk, dict[str, int]]:
+    """The scored chunk back from packed frames, and the input rows each node handled."""
     names = [str(name) for name in batch.columns]
     scored_names = [name for name in names if name.startswith(SCORED)]
-    features = batch[[name for name in names if name not in scored_names and name != NODE]]
+    extra = {*scored_names, NODE, REPEATED}
+    features = batch[[name for name in names if name not in extra]].reset_index(drop=True)
     scored = batch[scored_names].rename(columns=lambda name: name.removeprefix(SCORED))
-    node = str(batch[NODE].iloc[0]) if len(batch) else ""
-    features, scored = features.reset_index(drop=True), scored.reset_index(drop=True)
-    return ScoredChunk(features, scored), node
+    repeated = int(batch[REPEATED].sum())
+    chunk = ScoredChunk(features, scored.reset_index(drop=True), repeated)
+    per_node = batch.groupby(NODE)[REPEATED].agg(["size", "sum"]).sum(axis=1)
+    return chunk, {str(node): int(rows) for node, rows in per_node.items()}
 
 
 def cause_of(error: Exception) -> Exception:
@@ -212,9 +220,6 @@ def predict(
             logging.getLogger(name).setLevel(logging.ERROR)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # the first record of an id wins
-        # One input file is read on one node: sending each batch to an actor on the node
-        # holding it would keep the work there while the other nodes' actors wait.
-        context.execution_options.actor_locality_enabled = False
         context.enable_progress_bars = False
         scored = read_input(input_uri).map_batches(
             BatchScorer,
@@ -235,9 +240,9 @@ def predict(
                 if FAILED in batch.columns:
                     score_chunk(batch.drop(columns=[FAILED]), model, version, threshold)
                     raise RuntimeError("a batch failed its contracts on a worker only")
-                chunk, node = unpack(batch)
+                chunk, handled = unpack(batch)
                 write(chunk)
-                nodes[node] += len(chunk.scored)
+                nodes.update(handled)
         except Exception as error:
             cause = cause_of(error)
             if cause is error:
