@@ -1,6 +1,9 @@
 """Batch scoring throughput and peak memory as the input grows, from CSV and Parquet.
 
     uv run python benchmarks/batch.py [--rows 100000 1000000] [--huge] [--formats csv parquet]
+{%- if cookiecutter.compute == "ray" %}
+    uv run python benchmarks/batch.py --compute ray [--rows 1000000] [--huge]
+{%- endif %}
 
 For each size and input format, in a fresh process each: rows/second of the whole
 predict job (read, contract, clean, features, predict, contract, write, store updates)
@@ -9,6 +12,14 @@ each. The job streams its input in chunks (`data.chunk_rows`), so its peak memor
 should stay flat as the input grows. `--huge` adds 10 million rows. On a busy
 machine wall-clock rates swing with the neighbours' load; the CPU ratio (rows per
 CPU-second of the job over those of raw predict) swings less.
+{%- if cookiecutter.compute == "ray" %}
+
+`--compute ray` compares the two engines instead: the local engine and the Ray engine
+(`predict_ray.py`, a local Ray runtime of `--threads` CPUs, all by default) on the same
+inputs, each in a fresh process: rows/second and peak memory. The Ray job's peak memory
+is the sum of the peaks of the driver and every process of its Ray runtime (workers,
+raylet, object store), an upper bound, as they do not peak at the same moment.
+{%- endif %}
 
 Peak memory is the child's own high-water mark of resident memory (VmHWM in
 /proc/self/status). Not `ru_maxrss`: Linux carries the parent's high-water mark into
@@ -18,6 +29,9 @@ process of their own, in blocks, so the parent stays small either way.
 """
 
 import argparse
+{%- if cookiecutter.compute == "ray" %}
+import contextlib
+{%- endif %}
 import json
 import os
 import resource
@@ -28,6 +42,9 @@ import time
 from pathlib import Path
 
 from {{cookiecutter.package_name}} import data, datagen, io, runtime
+{%- if cookiecutter.compute == "ray" %}
+from {{cookiecutter.package_name}}.pipelines import predict_ray
+{%- endif %}
 from {{cookiecutter.package_name}}.pipelines.predict import predict
 from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.registry import open_registry
@@ -54,6 +71,39 @@ def peak_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+{%- if cookiecutter.compute == "ray" %}
+
+
+def process_peak_mib(pid: int) -> float:
+    """The peak resident memory of process `pid` in MiB (0 if it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def tree_peak_mib() -> float:
+    """Peak memory of this process and all its descendants (its Ray runtime), summed."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+    tree, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(process_peak_mib(pid) for pid in tree)
+{%- endif %}
 
 
 def run_child(*args: str) -> dict[str, float]:
@@ -86,6 +136,17 @@ def child(mode: str, input_uri: str, rows: int, workdir: Path) -> None:
         output_uri = str(workdir / f"out-{rows}{Path(input_uri).suffix}")
         predict(settings, input_uri=input_uri, output_uri=output_uri)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+{%- if cookiecutter.compute == "ray" %}
+    elif mode == "ray":
+        output_uri = str(workdir / f"out-ray-{rows}{Path(input_uri).suffix}")
+        with predict_ray.ray_runtime(settings):  # started before the clock, as a cluster is
+            start = time.perf_counter()
+            predict_ray.predict(settings, input_uri=input_uri, output_uri=output_uri)
+            seconds = time.perf_counter() - start
+            peak = tree_peak_mib()
+        print(json.dumps({"rows_per_s": rows / seconds, "rows_per_cpu_s": 0.0, "peak_mib": peak}))
+        return
+{%- endif %}
     else:
         model, _ = open_registry(settings).load("local")
         for chunk in data.stream_raw(input_uri, BLOCK_ROWS):
@@ -113,6 +174,14 @@ def main() -> None:
     parser.add_argument(
         "--store-url", help="prediction store (default: SQLite in a temporary folder)"
     )
+{%- if cookiecutter.compute == "ray" %}
+    parser.add_argument(
+        "--compute",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: the local engine against the Ray engine (default: local engine alone)",
+    )
+{%- endif %}
     parser.add_argument(
         "--child", nargs=4, metavar=("MODE", "URI", "ROWS", "DIR"), help=argparse.SUPPRESS
     )
@@ -129,6 +198,11 @@ def main() -> None:
         if args.threads:
             os.environ[f"{ENV_PREFIX}RUNTIME__THREADS"] = str(args.threads)
         run_child("train", "", "0", tmp)
+{%- if cookiecutter.compute == "ray" %}
+        if args.compute == "ray":
+            compare_engines(workdir, sizes, args.formats)
+            return
+{%- endif %}
         print(
             f"{'rows':>10}  {'input':>7}  {'job rows/s':>10}  {'raw predict rows/s':>18}  "
             f"{'ratio':>5}  {'CPU ratio':>9}  {'job peak MiB':>12}  {'raw peak MiB':>12}"
@@ -152,6 +226,29 @@ def main() -> None:
         for kind, values in peaks.items():
             growth = ", ".join(f"{value / values[0]:.2f}" for value in values[1:])
             print(f"job peak memory of {kind} input against the smallest size: {growth or 'n/a'}")
+
+{%- if cookiecutter.compute == "ray" %}
+
+
+def compare_engines(workdir: Path, sizes: list[int], formats: list[str]) -> None:
+    """Rows/second and peak memory of the local engine and the Ray engine, per input."""
+    print(
+        f"{'rows':>10}  {'input':>7}  {'local rows/s':>12}  {'Ray rows/s':>10}  "
+        f"{'local peak MiB':>14}  {'Ray peak MiB':>12}"
+    )
+    for rows in sizes:
+        for kind in formats:
+            uri = str(workdir / f"input-{rows}.{kind}")
+            run_child("generate", uri, str(rows), str(workdir))
+            local = run_child("job", uri, str(rows), str(workdir))
+            ray = run_child("ray", uri, str(rows), str(workdir))
+            Path(uri).unlink()
+            print(
+                f"{rows:>10}  {kind:>7}  {local['rows_per_s']:>12.0f}  {ray['rows_per_s']:>10.0f}  "
+                f"{local['peak_mib']:>14.0f}  {ray['peak_mib']:>12.0f}",
+                flush=True,
+            )
+{%- endif %}
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ from .datagen import generate
 from .logs import configure_logging, get_logger, shorten
 from .model import ModelLoadError
 from .pipelines.monitor import RetrainNeededError, monitor
+{%- if cookiecutter.compute == "ray" %}
+from .pipelines.predict_ray import predict
+{%- else %}
 from .pipelines.predict import predict
+{%- endif %}
 from .pipelines.train import MetricGateError, train
 from .registry import RegistryError{% if cookiecutter.serving == "fastapi" %}, open_registry{% endif %}
 {%- if cookiecutter.serving == "fastapi" %}
@@ -165,6 +169,11 @@ def run(args: argparse.Namespace, settings: Settings | None) -> None:
         print(f"wrote {scored.rows} predictions (model v{scored.model_version})")
         if scored.duplicates:
             print(f"dropped {scored.duplicates} rows whose id was already scored (first kept)")
+{%- if cookiecutter.compute == "ray" %}
+        if scored.nodes:
+            split = ", ".join(f"{node}: {rows}" for node, rows in scored.nodes.items())
+            print(f"rows scored per Ray node: {split}")
+{%- endif %}
         print(f"output: {scored.output_uri}")
     elif args.command == "monitor" and settings is not None:
         report = monitor(settings)

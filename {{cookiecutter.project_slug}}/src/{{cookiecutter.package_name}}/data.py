@@ -100,6 +100,12 @@ def load_raw(uri: str) -> pd.DataFrame:
 
 def stream_raw(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Read a CSV or Parquet dataset chunk by chunk, each checked against the raw contract."""
+    for chunk in read_chunks(uri, chunk_rows):
+        yield validate_raw(chunk)
+
+
+def read_chunks(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Read a CSV or Parquet dataset chunk by chunk, as read (DataError if unreadable)."""
     chunks = io.iter_table(uri, chunk_rows, text=TEXT_COLUMNS)
     while True:
         try:
@@ -108,7 +114,7 @@ def stream_raw(uri: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
             return
         except (OSError, io.StorageError, pd.errors.EmptyDataError, *UNREADABLE) as error:
             raise unreadable(uri, error) from None
-        yield validate_raw(chunk)
+        yield chunk
 
 
 @log_time

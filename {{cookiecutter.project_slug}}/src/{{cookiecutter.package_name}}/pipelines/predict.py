@@ -15,17 +15,27 @@ Each id is scored once: the first record of an id wins, in its chunk and across
 chunks; later records with the same id are dropped and counted. The ids seen so far
 are kept as sorted arrays of bytes (ids are ASCII), about as many bytes per id as the
 longest id has characters: 10 million ids of 10 characters take about 100 MB.
+{%- if cookiecutter.compute == "ray" %}
+
+The work on a chunk (`score_chunk`) and the serial end that keeps the first record per
+id and writes the output and the store (`ChunkWriter`) are shared with the Ray engine
+(`predict_ray.py`), which runs `score_chunk` on its workers: both engines give the same
+predictions, row for row.
+{%- endif %}
 
 A table without an id column (`dataset.ID_COLUMN = None`) has no entities: every row
 is scored, the predictions carry no id, and the store is left alone (online features
 and batch predictions are looked up by id).
 """
 
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pandera.pandas as pa
 
@@ -34,7 +44,7 @@ from ..contracts import ID_COLUMN, predictions_contract
 from ..decorators import log_time
 from ..logs import get_logger
 from ..model import Model
-from ..registry import open_registry
+from ..registry import ModelCard, open_registry
 from ..settings import Settings
 from ..store import Store, utc_now
 
@@ -59,9 +69,13 @@ class FirstRecordPerId:
     dropped: int = 0
 
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        ids = chunk[ID_COLUMN].astype(str)
-        keys = ids.to_numpy(dtype=np.bytes_)
-        keep = ~ids.duplicated(keep="first").to_numpy()
+        return chunk[self.keep(chunk[ID_COLUMN])]
+
+    def keep(self, ids: pd.Series) -> npt.NDArray[np.bool_]:
+        """Which of `ids` are new (first in the chunk, unseen before); remembers them."""
+        text = ids.astype(str)
+        keys = text.to_numpy(dtype=np.bytes_)
+        keep = ~text.duplicated(keep="first").to_numpy()
         for run in self.runs:
             found = np.searchsorted(run, keys).clip(max=len(run) - 1)
             keep &= run[found] != keys
@@ -71,7 +85,7 @@ class FirstRecordPerId:
         while len(self.runs) > 1 and 2 * len(self.runs[-1]) >= len(self.runs[-2]):
             newer = self.runs.pop()
             self.runs[-1] = np.sort(np.concatenate([self.runs[-1], newer]))
-        return chunk[keep]
+        return keep
 
 
 def empty_predictions() -> pd.DataFrame:
@@ -95,25 +109,92 @@ def score(features: pd.DataFrame, model: Model, version: str, threshold: float) 
     return pd.DataFrame({**columns, "model_version": version})
 
 
-def every_record(chunk: pd.DataFrame) -> pd.DataFrame:
-    """Keeps every record: rows of a table without ids are not de-duplicated."""
-    return chunk
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A scored chunk: its features (for the store) and its checked predictions."""
+
+    features: pd.DataFrame
+    scored: pd.DataFrame
+    # Records dropped because their id came earlier in the same chunk.
+    duplicates: int = 0
+
+
+def score_chunk(raw: pd.DataFrame, model: Model, version: str, threshold: float) -> ScoredChunk:
+    """The work on one chunk of input, in every engine.
+
+    Raw contract, first record per id within the chunk, clean (clean contract),
+    features (features contract), score (predictions contract).
+    """
+    raw = data.validate_raw(raw)
+    duplicates = 0
+    if ID_COLUMN is not None:
+        repeated = raw[ID_COLUMN].astype(str).duplicated(keep="first").to_numpy()
+        duplicates = int(repeated.sum())
+        raw = raw[~repeated]
+    features = data.build_features(data.clean(raw))
+    return ScoredChunk(features, score(features, model, version, threshold), duplicates)
 
 
 @dataclass
 class ChunkWriter:
-    """Writes scored chunks to the output and the store (if any), one chunk at a time."""
+    """The serial end of a scoring job: takes scored chunks in input order.
+
+    Drops records whose id an earlier chunk held (the first record of an id wins), then
+    writes the chunk to the output and, for a table with ids, to the store, committing
+    once per chunk (short write locks).
+    """
 
     output: io.TableWriter
     store: Store | None
     scored_at: datetime
+    unique: FirstRecordPerId = field(default_factory=FirstRecordPerId)
+    rows: int = 0
+    duplicates: int = 0
 
-    def __call__(self, features: pd.DataFrame, scored: pd.DataFrame) -> None:
+    def __call__(self, chunk: ScoredChunk) -> None:
+        features, scored = chunk.features, chunk.scored
+        self.duplicates += chunk.duplicates
+        if ID_COLUMN is not None:
+            keep = self.unique.keep(scored[ID_COLUMN])
+            self.duplicates += int((~keep).sum())
+            features, scored = features[keep], scored[keep]
+        if scored.empty:
+            return
         self.output.write(scored)
+        self.rows += len(scored)
         if self.store is None:
             return
-        with self.store.transaction() as connection:  # one per chunk: short write locks
+        with self.store.transaction() as connection:
             self.store.write_batch(connection, features, scored, self.scored_at)
+
+
+@contextmanager
+def chunk_writer(settings: Settings, output_uri: str) -> Iterator[ChunkWriter]:
+    """A ChunkWriter on `output_uri`: the output appears only if the block succeeds.
+
+    A table without an id column (no entities) leaves the store alone.
+    """
+    store = Store(settings.store.url) if ID_COLUMN is not None else None
+    try:
+        with io.table_writer(output_uri, empty_predictions()) as output:
+            yield ChunkWriter(output, store, utc_now())
+    finally:
+        if store is not None:
+            store.close()
+
+
+def finish(writer: ChunkWriter, output_uri: str, card: ModelCard) -> PredictResult:
+    """Log the outcome of a scoring job and return it."""
+    if writer.duplicates:
+        logger.warning("predict.duplicates_dropped", rows=writer.duplicates, kept="first record")
+    version = f"v{card.version}"
+    logger.info("predict.written", rows=writer.rows, output=output_uri, model_version=version)
+    return PredictResult(
+        rows=writer.rows,
+        output_uri=output_uri,
+        model_version=card.version,
+        duplicates=writer.duplicates,
+    )
 
 
 @log_time
@@ -124,37 +205,18 @@ def predict(
     output_uri = output_uri or settings.data.predictions_uri
     model, card = open_registry(settings).load(settings.env)
     version = f"v{card.version}"
-    rows = 0
-    # The one place a table without ids differs: no de-duplication, no store to refresh.
-    keyed = ID_COLUMN is not None
-    unique = FirstRecordPerId()
-    store = Store(settings.store.url) if keyed else None
-    scored_at = utc_now()
-    try:
-        with (
-            io.table_writer(output_uri, empty_predictions()) as output,
-            ThreadPoolExecutor(1, thread_name_prefix="predict-writer") as writer,
-        ):
-            write = ChunkWriter(output, store, scored_at)
-            written: Future[None] | None = None
-            chunks = data.stream_raw(input_uri, settings.data.chunk_rows)
-            for chunk in map(unique if keyed else every_record, chunks):
-                if chunk.empty:
-                    continue
-                features = data.build_features(data.clean(chunk))
-                scored = score(features, model, version, settings.model.threshold)
-                if written is not None:
-                    written.result()  # the previous chunk's write, and its error if any
-                written = writer.submit(write, features, scored)
-                rows += len(scored)
+    with (
+        chunk_writer(settings, output_uri) as write,
+        ThreadPoolExecutor(1, thread_name_prefix="predict-writer") as writer,
+    ):
+        written: Future[None] | None = None
+        for chunk in data.read_chunks(input_uri, settings.data.chunk_rows):
+            if chunk.empty:
+                continue
+            scored = score_chunk(chunk, model, version, settings.model.threshold)
             if written is not None:
-                written.result()
-    finally:
-        if store is not None:
-            store.close()
-    if unique.dropped:
-        logger.warning("predict.duplicates_dropped", rows=unique.dropped, kept="first record")
-    logger.info("predict.written", rows=rows, output=output_uri, model_version=version)
-    return PredictResult(
-        rows=rows, output_uri=output_uri, model_version=card.version, duplicates=unique.dropped
-    )
+                written.result()  # the previous chunk's write, and its error if any
+            written = writer.submit(write, scored)
+        if written is not None:
+            written.result()
+    return finish(write, output_uri, card)
