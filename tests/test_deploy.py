@@ -47,6 +47,7 @@ DEPLOY_VARIANTS: dict[str, dict[str, str]] = {
         "tracking": "mlflow",
     },
     "azure-github-kubernetes-batch-only": {
+        "project_name": "Weather Forecast Ensemble Zone",  # the longest slug: 30 characters
         "cloud": "azure",
         "serving": "none",
         "scheduler": "kubernetes",
@@ -98,6 +99,9 @@ KUBERAY_SCHEMAS = TEMPLATE_DIR / "tests" / "schemas" / "kuberay"
 MLFLOW_IN_CLUSTER = "http://mlflow.mlflow.svc.cluster.local:5000"
 # The label of the Ray cluster's pods (head, workers, submitter) of the predict job.
 RAY_COMPONENT = "ray-predict"
+# KubeRay refuses longer RayCronJob names (utils.MaxRayCronJobNameLength in v1.7.0: its
+# RayJobs and their RayClusters append suffixes to it).
+MAX_RAYCRONJOB_NAME = 36
 
 
 def strict(schema: object) -> object:
@@ -875,6 +879,7 @@ def test_predict_runs_as_a_kuberay_job(deployable):
         kinds = deployable.kinds(env)
         (cron,) = kinds["RayCronJob"]
         where = f"overlays/{env}: RayCronJob/{cron['metadata']['name']}"
+        assert len(cron["metadata"]["name"]) <= MAX_RAYCRONJOB_NAME, where
         spec = cron["spec"]
         assert spec["schedule"] == CRONJOB_SCHEDULES["predict"], where
         assert spec["timeZone"] == "Etc/UTC", where
