@@ -65,11 +65,13 @@ PRUNE: dict[tuple[str, str], list[str]] = {
         "deploy/k8s/base/cronjobs.yaml",
         "deploy/k8s/base/networkpolicy-batch.yaml",
         "deploy/k8s/base/rayjob.yaml",
+        "deploy/k8s/base/kustomizeconfig.yaml",
     ],
     ("scheduler", "github-actions"): [
         "deploy/k8s/base/cronjobs.yaml",
         "deploy/k8s/base/networkpolicy-batch.yaml",
         "deploy/k8s/base/rayjob.yaml",
+        "deploy/k8s/base/kustomizeconfig.yaml",
     ],
     ("scheduler", "kubernetes"): [".github/workflows/batch.yml"],
     ("tracking", "none"): [
@@ -82,6 +84,7 @@ PRUNE: dict[tuple[str, str], list[str]] = {
         "tests/pipelines/test_predict_ray.py",
         "docs/compute.md",
         "deploy/k8s/base/rayjob.yaml",
+        "deploy/k8s/base/kustomizeconfig.yaml",
     ],
     ("license", "Proprietary"): [],  # LICENSE keeps a short proprietary notice
 }

@@ -185,4 +185,5 @@ def expected_files(answers: dict) -> set[str]:
             files.add("docs/compute.md")
     if answers["compute"] == "ray" and answers["scheduler"] == "kubernetes":
         files.add("deploy/k8s/base/rayjob.yaml")
+        files.add("deploy/k8s/base/kustomizeconfig.yaml")
     return files

@@ -4,13 +4,16 @@ Every rendered variant goes through the tools a platform team would run in revie
 zizmor and the GitHub schemas on the workflows, hadolint on the Dockerfile,
 shellcheck on every shell script (including the workflows' ``run:`` steps),
 ``kubectl kustomize`` on every overlay with the output validated against the
-Kubernetes schemas, and one cross-check that the image, registry and environment
-names agree between workflows, manifests and configs. All of it runs offline.
+Kubernetes schemas (KubeRay's resources against the vendored KubeRay CRD schemas,
+tests/schemas/kuberay), the compose file against the compose specification, and one
+cross-check that the image, registry and environment names agree between workflows,
+manifests and configs. All of it runs offline.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 import subprocess
@@ -19,10 +22,11 @@ import tomllib
 from pathlib import Path
 
 import hcl2
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import BakedProject, bake_project
+from conftest import TEMPLATE_DIR, BakedProject, bake_project
 
 # cloud x ci x scheduler (x store): every value at least once, every cloud with GitHub CI.
 DEPLOY_VARIANTS: dict[str, dict[str, str]] = {
@@ -33,20 +37,32 @@ DEPLOY_VARIANTS: dict[str, dict[str, str]] = {
         "cloud": "aws",
         "scheduler": "kubernetes",
         "prediction_store": "postgres",
+        "tracking": "mlflow",
+        "compute": "ray",
     },
-    "gcp-github-no-scheduler": {"cloud": "gcp", "scheduler": "none", "environments": "prod"},
+    "gcp-github-no-scheduler": {
+        "cloud": "gcp",
+        "scheduler": "none",
+        "environments": "prod",
+        "tracking": "mlflow",
+    },
     "azure-github-kubernetes-batch-only": {
+        "project_name": "Weather Forecast Ensemble Zone",  # the longest slug: 30 characters
         "cloud": "azure",
         "serving": "none",
         "scheduler": "kubernetes",
         "github_owner": "Contoso-ML",
+        "compute": "ray",
     },
     "aws-no-ci-github-actions": {
         "cloud": "aws",
         "ci": "none",
         "serving": "none",
         "prediction_store": "postgres",
+        "tracking": "mlflow",
+        "compute": "ray",
     },
+    "none-github-actions-mlflow-ray": {"tracking": "mlflow", "compute": "ray"},
     "none-no-ci-no-scheduler": {"ci": "none", "scheduler": "none", "serving": "none"},
 }
 
@@ -76,6 +92,69 @@ STORAGE = {
     "gcp": ("gs", "gcsfs"),
     "azure": ("az", "adlfs"),
 }
+# KubeRay release whose CRD schemas tests/schemas/kuberay holds (see its README).
+KUBERAY_VERSION = "1.7.0"
+KUBERAY_SCHEMAS = TEMPLATE_DIR / "tests" / "schemas" / "kuberay"
+# Where the pods find the team's MLflow server with tracking=mlflow (base ConfigMap).
+MLFLOW_IN_CLUSTER = "http://mlflow.mlflow.svc.cluster.local:5000"
+# The label of the Ray cluster's pods (head, workers, submitter) of the predict job.
+RAY_COMPONENT = "ray-predict"
+# KubeRay refuses longer RayCronJob names (utils.MaxRayCronJobNameLength in v1.7.0: its
+# RayJobs and their RayClusters append suffixes to it).
+MAX_RAYCRONJOB_NAME = 36
+
+
+def strict(schema: object) -> object:
+    """The schema, refusing fields it does not list (the API server would drop them).
+
+    Wherever an object lists ``properties`` and neither allows more
+    (``additionalProperties``) nor keeps unknown fields
+    (``x-kubernetes-preserve-unknown-fields``), unknown keys become errors.
+    """
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: strict(value) for key, value in schema.items()}
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+@functools.cache
+def kuberay_validator(kind: str) -> jsonschema.Draft4Validator:
+    """A validator of a KubeRay kind (RayJob, RayCronJob) from the vendored CRD schema."""
+    path = KUBERAY_SCHEMAS / f"{kind.lower()}-v1.json"
+    schema = strict(json.loads(path.read_text()))
+    jsonschema.Draft4Validator.check_schema(schema)
+    return jsonschema.Draft4Validator(schema)
+
+
+def kuberay_errors(doc: dict) -> list[str]:
+    """What the KubeRay CRD schema of the document's kind refuses, one line each."""
+    assert doc["apiVersion"] == "ray.io/v1", doc["apiVersion"]
+    errors = sorted(
+        kuberay_validator(doc["kind"]).iter_errors(doc), key=lambda e: list(e.absolute_path)
+    )
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in errors]
+
+
+def ray_pod_templates(doc: dict) -> list[tuple[str, dict]]:
+    """(role, pod template) of a RayCronJob's RayJob: head, each worker group, submitter."""
+    job = doc["spec"]["jobTemplate"]
+    cluster = job["rayClusterSpec"]
+    templates = [("head", cluster["headGroupSpec"]["template"])]
+    templates += [
+        (f"workers-{group['groupName']}", group["template"])
+        for group in cluster.get("workerGroupSpecs", [])
+    ]
+    if "submitterPodTemplate" in job:
+        templates.append(("submitter", job["submitterPodTemplate"]))
+    return templates
 
 
 def tool(name: str) -> str:
@@ -148,7 +227,7 @@ class Deployable:
         return found
 
     def pod_templates(self, env: str) -> list[tuple[str, dict]]:
-        """(workload name, pod template) of every Deployment and CronJob."""
+        """(workload name, pod template) of every Deployment, CronJob and Ray pod."""
         templates = []
         for doc in self.overlay(env):
             if doc["kind"] == "Deployment":
@@ -156,6 +235,9 @@ class Deployable:
             elif doc["kind"] == "CronJob":
                 template = doc["spec"]["jobTemplate"]["spec"]["template"]
                 templates.append((doc["metadata"]["name"], template))
+            elif doc["kind"] == "RayCronJob":
+                name = doc["metadata"]["name"]
+                templates += [(f"{name}/{role}", t) for role, t in ray_pod_templates(doc)]
         return templates
 
     def pod_specs(self, env: str) -> list[tuple[str, dict]]:
@@ -346,10 +428,71 @@ def test_every_overlay_builds_and_validates(deployable):
     for env in deployable.envs:
         for doc in deployable.overlay(env):
             where = f"overlays/{env}: {doc['kind']}/{doc['metadata']['name']}"
+            if doc["apiVersion"].startswith("ray.io/"):
+                validate_kuberay(doc, where)
+                continue
             try:
                 kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
             except kubernetes_validate.ValidationError as error:
                 pytest.fail(f"{where} is invalid: {error.message} at {error.path}", pytrace=False)
+
+
+def validate_kuberay(doc: dict, where: str) -> None:
+    """A KubeRay resource against its vendored CRD schema, its RayJob against RayJob's,
+    and each pod template against the Kubernetes PodTemplate schema."""
+    errors = kuberay_errors(doc)
+    assert not errors, f"{where} breaks the KubeRay v{KUBERAY_VERSION} schema:\n" + "\n".join(
+        errors
+    )
+    assert doc["kind"] == "RayCronJob", f"{where}: predict is scheduled as a RayCronJob"
+    rayjob = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": {"name": doc["metadata"]["name"]},
+        "spec": doc["spec"]["jobTemplate"],
+    }
+    errors = kuberay_errors(rayjob)
+    assert not errors, f"{where}: its RayJob breaks the RayJob schema:\n" + "\n".join(errors)
+    # The schemas' CEL rules (x-kubernetes-validations) are not evaluated here: they guard
+    # fields the manifest leaves to KubeRay's defaults, and must stay so.
+    unchecked = {"deletionStrategy", "managedBy"} & rayjob["spec"].keys()
+    unchecked |= {"gcsFaultToleranceOptions", "managedBy"} & rayjob["spec"]["rayClusterSpec"].keys()
+    assert not unchecked, f"{where}: {sorted(unchecked)} carry CEL rules this test cannot run"
+    for role, template in ray_pod_templates(doc):
+        pod_template = {
+            "apiVersion": "v1",
+            "kind": "PodTemplate",
+            "metadata": {"name": f"{doc['metadata']['name']}-{role}"},
+            "template": template,
+        }
+        try:
+            kubernetes_validate.validate(pod_template, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{where}/{role}: {error.message} at {error.path}", pytrace=False)
+
+
+def test_kuberay_schema_catches_what_the_cluster_would_refuse():
+    """The vendored schemas are read strictly: typos and wrong types are errors."""
+    job = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCronJob",
+        "metadata": {"name": "x"},
+        "spec": {"schedule": "0 * * * *", "jobTemplate": {"entrypoint": "true"}},
+    }
+    assert kuberay_errors(job) == []
+    misspelt = json.loads(json.dumps(job))
+    misspelt["spec"]["jobTemplate"]["entryPoint"] = "true"
+    assert any("entryPoint" in error for error in kuberay_errors(misspelt))
+    no_schedule = json.loads(json.dumps(job))
+    del no_schedule["spec"]["schedule"]
+    assert any("schedule" in error for error in kuberay_errors(no_schedule))
+    bad_cluster = json.loads(json.dumps(job))
+    bad_cluster["spec"]["jobTemplate"]["rayClusterSpec"] = {
+        "headGroupSpec": {"rayStartParams": {"num-cpus": 0}, "template": {}}
+    }
+    assert any("rayStartParams" in error for error in kuberay_errors(bad_cluster))
+    readme = (KUBERAY_SCHEMAS / "README.md").read_text()
+    assert f"v{KUBERAY_VERSION}" in readme and "ray-project/kuberay" in readme
 
 
 def test_pods_are_locked_down(deployable):
@@ -389,7 +532,11 @@ def test_service_manifests_follow_the_serving_option(deployable):
 
 def test_cronjobs_follow_the_scheduler_option(deployable):
     in_cluster = deployable.answers["scheduler"] == "kubernetes"
-    pkg_jobs = set(CRONJOB_SCHEDULES)
+    on_ray = in_cluster and deployable.answers["compute"] == "ray"
+    # With compute=ray, predict is the RayCronJob (test_predict_runs_as_a_kuberay_job).
+    schedules = {
+        job: s for job, s in CRONJOB_SCHEDULES.items() if not (on_ray and job == "predict")
+    }
     for env in deployable.envs:
         cronjobs = deployable.kinds(env).get("CronJob", [])
         if not in_cluster:
@@ -401,8 +548,7 @@ def test_cronjobs_follow_the_scheduler_option(deployable):
             job, *rest = container["args"]
             assert rest == ["--env", "$(ENVIRONMENT)"]
             found[job] = cronjob["spec"]["schedule"]
-        assert found == CRONJOB_SCHEDULES, f"overlays/{env}: {found}"
-        assert set(found) == pkg_jobs
+        assert found == schedules, f"overlays/{env}: {found}"
 
 
 def selects(selector: dict, labels: dict[str, str]) -> bool:
@@ -443,6 +589,10 @@ def test_pods_take_secrets_and_thread_counts_from_the_cluster(deployable):
                 sources = [
                     source.get("secretRef", {}).get("name") for source in container["envFrom"]
                 ]
+                if name.endswith("/submitter"):
+                    # It only runs `ray job submit`: the settings, no secrets.
+                    assert secret_name(deployable) not in sources, where
+                    continue
                 assert secret_name(deployable) in sources, f"{where} does not read the Secret"
                 fields = {
                     variable["name"]: variable["valueFrom"]["resourceFieldRef"]
@@ -467,18 +617,23 @@ def test_network_policies_cover_every_pod(deployable):
                 p["metadata"]["name"] for p in policies if selects(p["spec"]["podSelector"], labels)
             ]
             assert len(covering) == 1, f"overlays/{env}: {name} is under policies {covering}"
-        api_pods = [
-            labels for labels in pods.values() if labels["app.kubernetes.io/component"] == "api"
+        component = "app.kubernetes.io/component"
+        api_pods = [labels for labels in pods.values() if labels[component] == "api"]
+        ray_pods = [labels for labels in pods.values() if labels[component] == RAY_COMPONENT]
+        batch_pods = [
+            labels for labels in pods.values() if labels not in api_pods and labels not in ray_pods
         ]
-        batch_pods = [labels for labels in pods.values() if labels not in api_pods]
+        mlflow = deployable.answers["tracking"] == "mlflow"
         for policy in policies:
             where = f"overlays/{env}: NetworkPolicy/{policy['metadata']['name']}"
             spec = policy["spec"]
             assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"], where
             serves = any(selects(spec["podSelector"], labels) for labels in api_pods)
+            ray = any(selects(spec["podSelector"], labels) for labels in ray_pods)
             open_ports: set[int | str] = set()
+            reaches_mlflow = False
             for rule in spec["egress"]:
-                ports = {port["port"] for port in rule["ports"]}
+                ports = {port["port"] for port in rule.get("ports", [])}
                 peers = rule.get("to", [])
                 if not peers:
                     open_ports |= ports
@@ -489,10 +644,31 @@ def test_network_policies_cover_every_pod(deployable):
                         assert peer["ipBlock"]["cidr"].endswith("/32"), where
                     elif ports == {53}:
                         assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+                    elif ports == {5000}:
+                        # The MLflow server, in its own namespace.
+                        assert mlflow and peer == {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": "mlflow"}
+                            }
+                        }, where
+                        reaches_mlflow = True
+                    elif not ports:
+                        # The Ray cluster's pods among themselves, every port.
+                        assert ray and peer == {"podSelector": spec["podSelector"]}, where
                     else:
-                        assert ports == {8000} and not serves, where
+                        assert ports == {8000} and not serves and not ray, where
                         assert all(selects(peer["podSelector"], labels) for labels in api_pods)
             assert open_ports == ({443, 5432} if postgres else {443}), f"{where}: {open_ports}"
+            assert reaches_mlflow == mlflow, f"{where}: MLflow egress with tracking={mlflow}"
+            if ray:
+                assert all(selects(spec["podSelector"], labels) for labels in ray_pods), where
+                inside, operator = spec["ingress"]
+                assert inside == {"from": [{"podSelector": spec["podSelector"]}]}, where
+                assert operator["ports"] == [{"protocol": "TCP", "port": 8265}], where
+                assert operator["from"][0]["podSelector"]["matchLabels"] == {
+                    "app.kubernetes.io/name": "kuberay-operator"
+                }, where
+                continue
             if not serves:
                 assert not spec.get("ingress"), f"{where}: the batch jobs accept no connections"
                 continue
@@ -507,6 +683,7 @@ def test_network_policies_cover_every_pod(deployable):
             for selector in in_namespace:
                 assert all(selects(selector, labels) for labels in batch_pods), where
                 assert not any(selects(selector, labels) for labels in api_pods), where
+                assert not any(selects(selector, labels) for labels in ray_pods), where
         assert bool(api_pods) == (deployable.answers["serving"] == "fastapi")
         if not pods:
             assert not policies, f"overlays/{env}: policies without pods"
@@ -681,5 +858,187 @@ def test_no_workflow_or_cronjob_without_their_option(deployable):
     assert names == expected
     cronjobs = (deployable.path / "deploy/k8s/base/cronjobs.yaml").exists()
     assert cronjobs == (deployable.answers["scheduler"] == "kubernetes")
+    on_ray = cronjobs and deployable.answers["compute"] == "ray"
+    assert (deployable.path / "deploy/k8s/base/rayjob.yaml").exists() == on_ray
+    assert (deployable.path / "deploy/k8s/base/kustomizeconfig.yaml").exists() == on_ray
+    for env in deployable.envs:
+        assert ("RayCronJob" in deployable.kinds(env)) == on_ray, env
     if not expected:
         assert not (deployable.path / ".github").exists()
+
+
+# --- compute=ray and tracking=mlflow on the delivery side -----------------------------
+
+
+def test_predict_runs_as_a_kuberay_job(deployable):
+    """scheduler=kubernetes + compute=ray: predict is a RayCronJob of the project's RayJob.
+
+    A Ray cluster of the service's image (one head, a worker group, the submitter pod), the
+    same pod and container security as the service, the environment's settings and
+    Secret, scheduled like the predict CronJob it replaces, torn down when it ends.
+    """
+    if deployable.answers["scheduler"] != "kubernetes" or deployable.answers["compute"] != "ray":
+        pytest.skip("predict is a RayJob only with scheduler=kubernetes and compute=ray")
+    pkg = deployable.answers["package_name"]
+    for env in deployable.envs:
+        kinds = deployable.kinds(env)
+        (cron,) = kinds["RayCronJob"]
+        where = f"overlays/{env}: RayCronJob/{cron['metadata']['name']}"
+        assert len(cron["metadata"]["name"]) <= MAX_RAYCRONJOB_NAME, where
+        spec = cron["spec"]
+        assert spec["schedule"] == CRONJOB_SCHEDULES["predict"], where
+        assert spec["timeZone"] == "Etc/UTC", where
+        job = spec["jobTemplate"]
+        assert job["entrypoint"] == f'{pkg} predict --env "$ENVIRONMENT"', where
+        # RayCronJob has no concurrency policy: a run ends before the next one starts.
+        assert job["activeDeadlineSeconds"] < 2 * 3600, where
+        assert job["shutdownAfterJobFinishes"] is True, where
+        assert job["ttlSecondsAfterFinished"] >= 0 and job["backoffLimit"] >= 0, where
+        # The submitter pod runs `ray job submit` (K8sJobMode), under the restricted policy.
+        assert job["submissionMode"] == "K8sJobMode", where
+        cluster = job["rayClusterSpec"]
+        assert cluster["headGroupSpec"]["rayStartParams"] == {"num-cpus": "0"}, where
+        groups = cluster["workerGroupSpecs"]
+        assert groups and all(
+            1 <= g["minReplicas"] <= g["replicas"] <= g["maxReplicas"] for g in groups
+        ), where
+        # The pods of the service (or of the CronJobs without one) are the reference.
+        reference = (kinds.get("Deployment") or kinds["CronJob"])[0]
+        ref_pod = (
+            reference["spec"]["template"]["spec"]
+            if reference["kind"] == "Deployment"
+            else reference["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        )
+        ref_container = ref_pod["containers"][0]
+        configmap = kinds["ConfigMap"][0]["metadata"]["name"]
+        assert "ENVIRONMENT" in kinds["ConfigMap"][0]["data"], where
+        roles = dict(ray_pod_templates(cron))
+        assert {"head", "submitter"} <= roles.keys() and len(roles) >= 3, sorted(roles)
+        for role, template in roles.items():
+            pod = template["spec"]
+            assert pod["securityContext"] == ref_pod["securityContext"], f"{where}/{role}"
+            assert pod["serviceAccountName"] == ref_pod["serviceAccountName"], f"{where}/{role}"
+            assert pod["automountServiceAccountToken"] is False, f"{where}/{role}"
+            assert template["metadata"]["labels"]["app.kubernetes.io/component"] == RAY_COMPONENT
+            (container,) = pod["containers"]
+            assert container["image"] == ref_container["image"], f"{where}/{role}"
+            assert container["securityContext"] == ref_container["securityContext"], role
+            configmaps = [
+                s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s
+            ]
+            # kustomize put the generated (hashed) name in: the settings reach the pod.
+            assert configmaps == [configmap], f"{where}/{role}: {configmaps}"
+            limits, requests = container["resources"]["limits"], container["resources"]["requests"]
+            assert {"cpu", "memory"} <= limits.keys() and {"cpu", "memory"} <= requests.keys()
+        head = roles["head"]["spec"]["containers"][0]
+        assert {port["containerPort"] for port in head["ports"]} >= {6379, 8265, 10001}
+
+
+def test_mlflow_reaches_every_pod_and_job(deployable):
+    """tracking=mlflow: the URI reaches pods (ConfigMap), jobs (configs) and nothing else."""
+    mlflow = deployable.answers["tracking"] == "mlflow"
+    kubernetes = deployable.answers["scheduler"] == "kubernetes"
+    for env in deployable.envs:
+        configmaps = deployable.kinds(env)["ConfigMap"]
+        (data,) = [cm["data"] for cm in configmaps]
+        assert data.get("MLFLOW_TRACKING_URI") == (MLFLOW_IN_CLUSTER if mlflow else None), env
+        configmap = configmaps[0]["metadata"]["name"]
+        for name, pod in deployable.pod_specs(env):
+            for container in pod["containers"]:
+                refs = [
+                    s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s
+                ]
+                assert refs == [configmap], f"overlays/{env}: {name} misses the ConfigMap"
+        tracking = deployable.config(env).get("tracking")
+        if not mlflow:
+            assert tracking is None, f"configs/{env}.yaml: tracking with tracking=none"
+            continue
+        uri = tracking["uri"]
+        assert uri.startswith(("http://", "https://")), f"configs/{env}.yaml: {uri}"
+        if kubernetes:
+            assert uri == MLFLOW_IN_CLUSTER, f"configs/{env}.yaml: {uri}"
+    # Nothing of MLflow in the delivery files of a project without it.
+    for path in [*deployable.workflow_files(), deployable.path / "compose.yaml"]:
+        if path.exists() and not mlflow:
+            assert "mlflow" not in path.read_text().lower(), path.name
+
+
+def test_batch_workflow_reads_cluster_and_server_from_settings(deployable):
+    """scheduler=github-actions: predict attaches to the Ray cluster of configs/<env>.yaml."""
+    batch = deployable.workflow("batch.yml")
+    if batch is None:
+        pytest.skip("no batch workflow")
+    ray = deployable.answers["compute"] == "ray"
+    text = (deployable.path / ".github/workflows/batch.yml").read_text()
+    # The address lives in the settings; the workflow adds no cluster of its own.
+    assert "RAY_ADDRESS" not in text and "COMPUTE__ADDRESS" not in text
+    for env in deployable.envs:
+        compute = deployable.config(env).get("compute")
+        if not ray:
+            assert compute is None, f"configs/{env}.yaml: compute with compute=local"
+            continue
+        assert compute["address"].startswith("ray://"), f"configs/{env}.yaml: {compute}"
+    (run,) = [step for _, _, step in steps_of(batch) if step.get("name") == "Run the job"]
+    assert (run.get("env", {}).get("RAY_USAGE_STATS_ENABLED") == "0") == ray
+    # The model registry lives in MLflow with tracking=mlflow: no Actions cache of it.
+    caches = [s for _, _, s in steps_of(batch) if s.get("uses", "").startswith("actions/cache@")]
+    registry_in_cache = deployable.cloud == "none" and deployable.answers["tracking"] == "none"
+    assert bool(caches) == registry_in_cache
+
+
+def test_compose_runs_mlflow_beside_the_service(deployable):
+    """tracking=mlflow: an MLflow server beside the service, backend and artifacts per variant."""
+    compose_file = deployable.path / "compose.yaml"
+    if not compose_file.exists():
+        pytest.skip("no compose.yaml without a service")
+    run_tool(
+        deployable.project,
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        "compose.yaml",
+    )
+    compose = yaml.safe_load(compose_file.read_text())
+    services = compose["services"]
+    mlflow = deployable.answers["tracking"] == "mlflow"
+    postgres = deployable.answers["prediction_store"] == "postgres"
+    assert ("mlflow" in services) == mlflow
+    api = services["api"]
+    if not mlflow:
+        assert "MLFLOW_TRACKING_URI" not in api["environment"]
+        return
+    server = services["mlflow"]
+    assert api["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert api["depends_on"]["mlflow"] == {"condition": "service_healthy"}
+    # The project's own image (mlflow is one of its dependencies), its CLI as entrypoint.
+    assert server["image"] == api["image"] and server["build"] == api["build"]
+    assert server["entrypoint"] == ["mlflow"]
+    args = dict(arg.removeprefix("--").split("=", 1) for arg in server["command"][1:])
+    assert server["command"][0] == "server" and args["port"] == "5000"
+    assert "mlflow:5000" in args["allowed-hosts"].split(",")
+    assert server["ports"] == ["127.0.0.1:5000:5000"]
+    assert "/health" in " ".join(server["healthcheck"]["test"])
+    if postgres:
+        assert args["backend-store-uri"] == "postgresql+psycopg://postgres:postgres@db:5432/mlflow"
+        assert server["depends_on"]["db"] == {"condition": "service_healthy"}
+        (init,) = services["db"]["configs"]
+        assert init["target"].startswith("/docker-entrypoint-initdb.d/")
+        assert compose["configs"][init["source"]]["content"] == "CREATE DATABASE mlflow;"
+    else:
+        assert args["backend-store-uri"] == "sqlite:////app/artifacts/mlflow.db"
+    assert "mlflow-data:/app/artifacts" in server["volumes"]
+    bucket = f"{deployable.slug}-{deployable.envs[0]}"
+    destination = args["artifacts-destination"]
+    expected = {
+        "none": "/app/artifacts/mlflow",
+        "aws": f"${{MLFLOW_ARTIFACTS_DESTINATION:-s3://{bucket}/mlflow}}",
+        "gcp": f"${{MLFLOW_ARTIFACTS_DESTINATION:-gs://{bucket}/mlflow}}",
+    }
+    if deployable.cloud == "azure":
+        assert destination.startswith(f"${{MLFLOW_ARTIFACTS_DESTINATION:-wasbs://{bucket}@")
+    else:
+        assert destination == expected[deployable.cloud]
+    # Credentials come from the caller's environment, never from the file.
+    for key, value in server["environment"].items():
+        if any(word in key for word in ("KEY", "SECRET", "TOKEN", "CONNECTION_STRING")):
+            assert value == f"${{{key}:-}}", f"{key} is written in compose.yaml"
