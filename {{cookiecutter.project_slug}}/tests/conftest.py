@@ -29,6 +29,9 @@ from {{cookiecutter.package_name}}.contracts import (
     raw_contract,
 )
 from {{cookiecutter.package_name}}.datagen import bounds, entity_ids, generate, patterns
+{%- if cookiecutter.compute == "ray" %}
+from {{cookiecutter.package_name}}.pipelines.predict_ray import ray_runtime
+{%- endif %}
 from {{cookiecutter.package_name}}.pipelines.train import train
 from {{cookiecutter.package_name}}.settings import (
     LOWER_IS_BETTER,
@@ -48,6 +51,20 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def _project_root(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run every test from the project root, where configs/ and data/ live."""
     monkeypatch.chdir(PROJECT_ROOT)
+
+
+{%- if cookiecutter.compute == "ray" %}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ray_runtime() -> Iterator[None]:
+    """One local Ray runtime (two CPUs) for the session: `predict` jobs use it, as they
+    would a cluster's, instead of starting and stopping one each (seconds every time)."""
+    settings = load_settings("local")
+    runtime = settings.runtime.model_copy(update={"threads": 2})
+    with ray_runtime(settings.model_copy(update={"runtime": runtime})):
+        yield
+{%- endif %}
 
 
 @pytest.fixture(autouse=True)

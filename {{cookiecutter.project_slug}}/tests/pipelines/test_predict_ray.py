@@ -1,10 +1,9 @@
 """Batch scoring on Ray Data: the same predictions as the local engine, row for row.
 
-The tests share one local Ray runtime (two CPUs, no dashboard), started as `predict`
-starts its own; the input lives in files, which Ray's worker processes read themselves.
+The tests share the session's local Ray runtime (two CPUs, no dashboard: tests/conftest.py);
+the input lives in files, which Ray's worker processes read themselves.
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,18 +15,9 @@ from {{cookiecutter.package_name}} import io
 from {{cookiecutter.package_name}}.contracts import ID_COLUMN, TARGET_COLUMN, describe_violation
 from {{cookiecutter.package_name}}.pipelines import predict as local
 from {{cookiecutter.package_name}}.pipelines import predict_ray
-from {{cookiecutter.package_name}}.settings import ComputeSettings, Settings, load_settings
+from {{cookiecutter.package_name}}.settings import ComputeSettings, Settings
 from tests.conftest import refused_values
 from tests.pipelines.test_predict import assert_scored
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    """One local Ray runtime (two CPUs) for the module: the jobs use it, not their own."""
-    settings = load_settings("local")
-    runtime = settings.runtime.model_copy(update={"threads": 2})
-    with predict_ray.ray_runtime(settings.model_copy(update={"runtime": runtime})):
-        yield
 
 
 @pytest.fixture
@@ -56,7 +46,6 @@ def stored_predictions(settings: Settings) -> pd.DataFrame:
     return stored.sort_values("entity_id").reset_index(drop=True)
 
 
-@pytest.mark.usefixtures("ray_cluster")
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
 def test_ray_predictions_equal_the_local_engine_row_for_row(
     trained: Settings, table: pd.DataFrame, tmp_path: Path, kind: str
@@ -83,7 +72,6 @@ def test_ray_predictions_equal_the_local_engine_row_for_row(
         pd.testing.assert_frame_equal(in_store, expected.reset_index(drop=True), check_dtype=False)
 
 
-@pytest.mark.usefixtures("ray_cluster")
 def test_a_contract_violation_in_a_later_batch_stops_the_job_and_leaves_no_output(
     trained: Settings, table: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -104,7 +92,6 @@ def test_a_contract_violation_in_a_later_batch_stops_the_job_and_leaves_no_outpu
     assert list(tmp_path.glob("*.partial")) == []
 
 
-@pytest.mark.usefixtures("ray_cluster")
 def test_a_header_only_input_gives_a_header_only_output(
     trained: Settings, table: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -188,17 +188,22 @@ def unpack(batch: pd.DataFrame) -> tuple[ScoredChunk, dict[str, int]]:
     return chunk, {str(node): int(rows) for node, rows in per_node.items()}
 
 
-def cause_of(error: Exception) -> Exception:
-    """The user-level error inside Ray's wrappers (a task error around a contract error)."""
+def cause_of(error: Exception) -> Exception | None:
+    """The user-level error inside Ray's wrappers (a task error around a contract error).
+
+    Ray's task errors are also instances of the error they wrap: the innermost known
+    failure is the one the user's code (or the reader) raised. None: no known failure.
+    """
     seen: set[int] = set()
+    found: Exception | None = None
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, KNOWN_FAILURES):
-            return current
+            found = current
         inner = getattr(current, "cause", None)
         current = inner if isinstance(inner, BaseException) else current.__cause__
-    return error
+    return found
 
 
 @log_time
@@ -245,9 +250,9 @@ def predict(
                 nodes.update(handled)
         except Exception as error:
             cause = cause_of(error)
-            if cause is error:
+            if cause is None:
                 raise
-            if isinstance(cause, data.UNREADABLE | OSError):
+            if isinstance(cause, (*data.UNREADABLE, OSError)):
                 raise data.unreadable(input_uri, cause) from None
             raise cause from None
     result = finish(write, output_uri, card)
