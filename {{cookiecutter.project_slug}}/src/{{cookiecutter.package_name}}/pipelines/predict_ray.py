@@ -215,9 +215,12 @@ def predict(
     model, card = open_registry(settings).load(settings.env)
     version = f"v{card.version}"
     threshold = settings.model.threshold
+    # The first chunk is checked here, so a bad input fails fast, before the cluster.
     for first in data.read_chunks(input_uri, settings.data.chunk_rows):
-        if not first.empty:
-            score_chunk(first, model, version, threshold)  # fails fast, before the cluster
+        if first.empty:
+            data.validate_raw(first)  # no rows: its columns still meet the contract
+        else:
+            score_chunk(first, model, version, threshold)
         break
     nodes: Counter[str] = Counter()
     with ray_runtime(settings), chunk_writer(settings, output_uri) as write:
