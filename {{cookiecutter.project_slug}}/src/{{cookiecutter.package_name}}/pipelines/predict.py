@@ -212,6 +212,7 @@ def predict(
         written: Future[None] | None = None
         for chunk in data.read_chunks(input_uri, settings.data.chunk_rows):
             if chunk.empty:
+                data.validate_raw(chunk)  # no rows: its columns still meet the contract
                 continue
             scored = score_chunk(chunk, model, version, settings.model.threshold)
             if written is not None:
