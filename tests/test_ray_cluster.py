@@ -21,7 +21,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import BakedProject, bake_project
@@ -135,21 +134,28 @@ def test_predict_on_a_two_node_cluster_equals_the_local_engine(cookies) -> None:
     package = project.answers["package_name"]
     env = ray_env(project) | {f"{package.upper()}_DATA__CHUNK_ROWS": str(CHUNK_ROWS)}
     project.run(["make", "install"], env=env)
+    # The Ray variant's own checks: lint, strict types, dependencies, and the tests of the
+    # engine and of the commands that run it (on the session's local Ray runtime).
+    project.run(["make", "lint", "typecheck", "deps"], env=env)
+    project.run(
+        ["uv", "run", "--frozen", "pytest", "-q", "tests/pipelines", "tests/test_cli.py"], env=env
+    )
     project.run(["make", "train"], env=env)
 
     work = project.path / "artifacts" / "cluster"
     work.mkdir(parents=True)
     records = work / "records.csv"
-    command = ["uv", "run", "--frozen", package, "generate", "--rows", str(ROWS)]
-    project.run([*command, "--no-label", "--output", str(records)], env=env)
+    cli = ["uv", "run", "--frozen", package]
+    project.run(
+        [*cli, "generate", "--rows", str(ROWS), "--no-label", "--output", str(records)], env=env
+    )
     lines = records.read_text().splitlines(keepends=True)
     records.write_text("".join([*lines, *lines[1 : REPEATED + 1]]))
 
     with two_node_cluster(project, env) as address:
         started = time.monotonic()
         job = project.run(
-            ["uv", "run", "--frozen", package, "predict", "--input", str(records)]
-            + ["--output", str(work / "ray.csv")],
+            [*cli, "predict", "--input", str(records), "--output", str(work / "ray.csv")],
             env=env | {"RAY_ADDRESS": address},
             timeout=600,
         )

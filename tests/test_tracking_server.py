@@ -151,6 +151,11 @@ def test_train_predict_and_serve_through_an_mlflow_server(cookies, tmp_path):
     prefix = project.answers["package_name"].upper()
     env = deep_env(project) | {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
     project.run(["make", "install"], env=env)
+    # The MLflow variant's own checks: lint, strict types, dependencies, and the tests of
+    # the MLflow registry and of the jobs that log to it (on the local backend).
+    project.run(["make", "lint", "typecheck", "deps"], env=env)
+    tests = ["tests/test_tracking.py", "tests/test_registry.py", "tests/pipelines"]
+    project.run(["uv", "run", "--frozen", "pytest", "-q", *tests, "tests/test_cli.py"], env=env)
     config = local_config(project)
 
     with mlflow_server(project, env, tmp_path / "mlflow") as base:

@@ -78,8 +78,6 @@ NAMED: dict[str, dict[str, str]] = {
         "scheduler": "kubernetes",
         "license": "Apache-2.0",
         "task": "multiclass",
-        "tracking": "mlflow",
-        "compute": "ray",
     },
     "batch-gcp": {
         "cloud": "gcp",
